@@ -1,0 +1,165 @@
+"""``glyph list``, ``glyph info METHOD`` and ``glyph plugins``: what is installed and where it comes from."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from glyph.config import type_name
+from glyph.method import run_options
+from glyph.registry import Entry
+
+from .console import out, warn
+
+
+def _registry():
+    from glyph.loader import get_registry
+
+    return get_registry()
+
+
+def _weights(entry: Entry) -> str:
+    cls = entry.obj
+    if not cls.trainable:
+        return "n/a"
+    finder = getattr(cls, "shipped_weights", None)
+    return "yes" if callable(finder) and finder() is not None else "no"
+
+
+def method_row(entry: Entry) -> dict[str, Any]:
+    """The facts ``glyph list`` shows for one method."""
+    cat = entry.catalogue
+    return {
+        "name": entry.name,
+        "task": cat.get("task", ""),
+        "summary": cat.get("summary", ""),
+        "provider": entry.provider.dist,
+        "version": entry.provider.version,
+        "plugin": entry.provider.plugin,
+        "builtin": entry.provider.builtin,
+        "status": cat.get("status", ""),
+        "trainable": bool(entry.obj.trainable),
+        "weights": _weights(entry),
+    }
+
+
+def _report_failures(registry) -> None:
+    for failure in registry.failures:
+        warn(failure.line())
+
+
+def list_methods(json_out: bool = typer.Option(False, "--json", help="print a JSON array instead of a table")) -> None:
+    """List the installed methods: name, task, summary, provider, status and shipped weights."""
+    registry = _registry()
+    rows = [method_row(e) for _, e in sorted(registry.methods.items())]
+    _report_failures(registry)
+    if json_out:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title="glyph methods", title_justify="left")
+    for col in ("name", "task", "summary", "provided by", "status", "weights"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], r["task"], escape(r["summary"]), f"{r['provider']} {r['version']}",
+                      r["status"], r["weights"])
+    out.print(table)
+    out.print("Use `glyph info METHOD` for options and presets, `glyph run METHOD --help` to run one.")
+
+
+def method_info(entry: Entry) -> dict[str, Any]:
+    """Everything ``glyph info`` shows, as a JSON-ready dict."""
+    cls = entry.obj
+    info = method_row(entry)
+    cat = entry.catalogue
+    info.update(
+        paper=cat.get("paper", ""),
+        upstream=cat.get("upstream", ""),
+        example=cat.get("example", ""),
+        parts=list(cls.parts),
+        ema_parts=list(cls.ema_parts),
+        inputs=dict(cls.inputs),
+        run_options=[
+            {"option": o.opt.flag or "--" + o.name.replace("_", "-"), "type": type_name(o.type),
+             "default": o.config_default if o.config_default is not None
+             else (None if o.required else o.default), "required": o.required, "help": o.opt.help}
+            for o in run_options(cls)
+        ],
+        config=cls.describe_config(),
+        presets=cat.get("presets") or {},
+    )
+    return info
+
+
+def info_command(
+    method: str = typer.Argument(..., help="method name (see `glyph list`)"),
+    json_out: bool = typer.Option(False, "--json", help="print JSON instead of text"),
+) -> None:
+    """Show a method's inputs, run options, config fields (types, defaults), presets and paper."""
+    entry = _registry().method(method)
+    data = method_info(entry)
+    if json_out:
+        out.print_json(json.dumps(data, default=str))
+        return
+    out.print(f"[bold]{data['name']}[/] — {escape(data['summary'])}")
+    for key in ("task", "status", "paper", "upstream", "example"):
+        if data[key]:
+            out.print(f"  [dim]{key}:[/] {escape(str(data[key]))}")
+    out.print(f"  [dim]provided by:[/] {data['provider']} {data['version']} (entry point '{data['plugin']}')")
+    out.print(f"  [dim]trainable:[/] {'yes' if data['trainable'] else 'no'}; shipped weights: {data['weights']}")
+    if data["inputs"]:
+        out.print("[bold]inputs[/]")
+        for k, v in data["inputs"].items():
+            out.print(f"  {k}: {escape(v)}")
+    for title, rows, cols in (
+        ("run options", data["run_options"], ("option", "type", "default", "help")),
+        ("config fields", data["config"], ("name", "type", "default", "help")),
+    ):
+        table = Table(title=title, title_justify="left")
+        for c in cols:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*(escape(str(r[c])) for c in cols))
+        out.print(table)
+    if data["presets"]:
+        out.print("[bold]presets[/] (overrides of the config fields)")
+        for name, overrides in data["presets"].items():
+            out.print(f"  {name}: " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()))
+
+
+def plugins_command(
+    all_: bool = typer.Option(False, "--all", help="include glyph's built-in plugins"),
+    json_out: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """List loaded plugins: distribution, version, hooks, what each registered, and load errors."""
+    registry = _registry()
+    plugins = [
+        {"name": r.provider.plugin, "distribution": r.provider.dist, "version": r.provider.version,
+         "builtin": r.provider.builtin, "hooks": r.hooks, "registered": r.registered}
+        for r in registry.plugins if all_ or not r.provider.builtin
+    ]
+    failures = [
+        {"name": f.plugin, "distribution": f.dist, "version": f.version, "stage": f.stage, "error": f.error}
+        for f in registry.failures
+    ]
+    if json_out:
+        out.print_json(json.dumps({"plugins": plugins, "errors": failures}))
+        return
+    table = Table(title="glyph plugins" + ("" if all_ else " (add --all for built-ins)"), title_justify="left")
+    for col in ("plugin", "distribution", "hooks", "registered"):
+        table.add_column(col, overflow="fold")
+    for p in plugins:
+        reg = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["registered"].items())
+        table.add_row(p["name"], f"{p['distribution']} {p['version']}", ", ".join(p["hooks"]), reg)
+    out.print(table)
+    _report_failures(registry)
+
+
+def install(app: typer.Typer) -> None:
+    """Add the listing commands to the root app."""
+    app.command("list")(list_methods)
+    app.command("info")(info_command)
+    app.command("plugins")(plugins_command)

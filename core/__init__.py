@@ -1,0 +1,47 @@
+"""glyph: generate, imitate and restore CJK character images.
+
+The public API for users and plugin authors. Importing glyph is cheap (no torch); methods import
+torch themselves.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .dataset import DatasetFormat, GlyphData
+from .errors import GlyphError, PluginError
+from .events import RunInfo
+from .hookspecs import hookimpl
+from .loader import get_registry
+from .method import Method, Opt, RunContext, RunReport
+from .metric import Metric
+from .resources import resolve_input
+
+try:
+    __version__ = version("glyph")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+
+def get_method(name: str) -> type[Method]:
+    """The Method class registered as ``name`` (raises GlyphError with a did-you-mean if unknown)."""
+    return get_registry().method(name).obj
+
+
+__all__ = [
+    "DatasetFormat",
+    "GlyphData",
+    "GlyphError",
+    "Method",
+    "Metric",
+    "Opt",
+    "PluginError",
+    "RunContext",
+    "RunInfo",
+    "RunReport",
+    "__version__",
+    "get_method",
+    "get_registry",
+    "hookimpl",
+    "resolve_input",
+]

@@ -1,0 +1,37 @@
+"""registry.toml: the catalogue of glyph's built-in methods (summary, task, paper, upstream, status, presets).
+
+In a wheel the file is package data (``glyph/registry.toml``); in an editable install it is read
+from the repository root. Defaults do not live here: presets only override Config fields.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+CATALOGUE_KEYS = ("summary", "task", "paper", "upstream", "status", "example", "presets")
+
+
+def registry_path() -> Path:
+    """Where registry.toml is: inside the installed package, else at the repository root."""
+    packaged = resources.files("glyph") / "registry.toml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    repo = Path(__file__).resolve().parent.parent / "registry.toml"
+    if repo.is_file():
+        return repo
+    raise FileNotFoundError(
+        "registry.toml is missing from this glyph installation; reinstall glyph (pip install --force-reinstall glyph)"
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_catalogue() -> dict[str, dict[str, Any]]:
+    """Method name -> catalogue entry, as written in registry.toml's ``[methods.NAME]`` tables."""
+    with open(registry_path(), "rb") as fh:
+        data = tomllib.load(fh)
+    return data.get("methods", {})

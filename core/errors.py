@@ -1,0 +1,25 @@
+"""Errors that reach the user.
+
+A :class:`GlyphError` is a mistake the user can fix (a missing file, a bad option, an unknown method).
+The CLI prints its message as one red line and exits with code 1, never a traceback, so the message
+must say what was wrong, the value seen, and what to do instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GlyphError(Exception):
+    """A user-facing error: one line that says what went wrong and how to fix it."""
+
+
+class PluginError(GlyphError):
+    """A plugin failed to load or to register (raised only in strict mode; otherwise reported)."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest of ``choices``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,227 @@
+"""The Method role: one generative, restoring or post-processing recipe.
+
+A method is a class with a typed ``Config`` dataclass (its defaults), the networks it trains
+(``parts``), and a ``run`` verb that the CLI exposes as ``glyph run NAME``. The same small surface
+fits every built-in:
+
+===========  ==============================================================================
+dcgan        parts G, D; two optimizers; EMA of G (``ema_parts``); ``preview`` samples z
+progan       like dcgan, plus ``phase(step)`` giving the resolution and fade-in alpha, so the
+             networks and the data resolution change during training and resume mid-stage
+ddpm         part unet; the noise schedule and the sampler are plain objects built from Config;
+             ``run`` takes the sampler and its step count
+vae          parts encoder, decoder; ``run`` samples or reconstructs (``--reconstruct``)
+dsfgan       conditional: ``make_batch`` draws k references of one writer (never the target),
+             the template glyph and the target; ``run`` takes ``--refs`` and ``--text``
+restorecae   paired: ``make_batch`` damages clean glyphs on the fly beside their template
+filter       ``trainable = False``: no parts, only ``run`` (image in, image out)
+===========  ==============================================================================
+
+Networks (the Model role) are plain ``nn.Module`` classes in the method's ``model.py``; they know
+nothing about optimizers, data or sampling loops. The generic trainer in core calls, per step,
+``phase`` -> ``make_batch`` -> ``train_step`` and keeps EMA copies, precision, checkpoints and
+events; it knows nothing about GANs. Plugins return numbers and images: ``run`` writes files and
+reports through the :class:`RunContext` it is given, and never prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import GlyphError
+
+if TYPE_CHECKING:  # torch is imported by methods that need it, not by glyph's core import
+    import torch
+
+
+@dataclass(frozen=True)
+class Opt:
+    """Describes one option of a method's ``run`` for the CLI: ``Annotated[float, Opt("help")]``.
+
+    :param help: one line for ``--help``.
+    :param flag: the option's name on the command line when it differs from ``--param-name``.
+    :param short: an optional one-letter alias such as ``"-o"``.
+    """
+
+    help: str
+    flag: str | None = None
+    short: str | None = None
+
+
+@dataclass
+class RunReport:
+    """What a ``run`` produced, for the CLI to print: files written, inputs skipped and why, numbers."""
+
+    written: list[Path] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    numbers: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    """Everything a method's ``run`` needs from the host: device, seed, and a place to report.
+
+    :param device: the user's device request (``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+    :param seed: the global ``--seed`` or None.
+    """
+
+    device: str = "auto"
+    seed: int | None = None
+    report: RunReport = field(default_factory=RunReport)
+
+    def torch_device(self) -> torch.device:
+        """Resolve :attr:`device` (``auto`` picks CUDA when present, then MPS, then CPU)."""
+        from .device import resolve_device
+
+        return resolve_device(self.device)
+
+    def save_image(self, path: Path, image: Any) -> Path:
+        """Write ``image`` (HxW or HxWxC floats in [0,1], or a PIL image) whole or not at all."""
+        from .imageio import write_image
+
+        write_image(path, image)
+        self.report.written.append(Path(path))
+        return Path(path)
+
+    def skip(self, source: str | Path, why: str) -> None:
+        """Record that an input was not processed, and why (one line, shown to the user)."""
+        self.report.problems.append((str(source), why))
+
+    def note(self, text: str) -> None:
+        """Record an informational line for the user."""
+        self.report.notes.append(text)
+
+
+class Method:
+    """Base class of every method. Subclasses set the class attributes and override what they use.
+
+    Class attributes:
+        name: the unique name (``glyph run NAME``).
+        Config: a dataclass; its field defaults are the method's defaults.
+        trainable: False for methods that only process images (no parts, no training).
+        parts: names of the networks saved as ``weights/<part>.safetensors``.
+        ema_parts: the parts of which the trainer keeps an exponential moving average.
+        inputs: what ``run`` consumes, name -> one-line description (shown by ``glyph info``).
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = type(None)
+    trainable: ClassVar[bool] = True
+    parts: ClassVar[tuple[str, ...]] = ()
+    ema_parts: ClassVar[tuple[str, ...]] = ()
+    inputs: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config if config is not None else self.Config()
+        self.nets: dict[str, torch.nn.Module] = {}
+
+    # ---- training (used by the generic trainer) -------------------------------------------
+    def build(self) -> dict[str, torch.nn.Module]:
+        """Create the networks, keyed by part name, and keep them in ``self.nets``."""
+        raise GlyphError(f"method '{self.name}' does not train; it has no networks to build")
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Return the optimizers by name (e.g. ``{"G": ..., "D": ...}``) for ``self.nets``."""
+        raise GlyphError(f"method '{self.name}' does not train; it has no optimizers")
+
+    def phase(self, step: int) -> dict[str, Any]:
+        """Per-step schedule state derived from ``step`` alone (so resume needs nothing else).
+
+        Progressive methods return e.g. ``{"resolution": 16, "alpha": 0.4, "batch": 32}``; the
+        trainer feeds data at ``resolution``. The default is a fixed schedule: ``{}``.
+        """
+        return {}
+
+    def make_batch(self, data: Any, index: torch.Tensor, phase: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn dataset rows ``index`` of ``data`` (a :class:`glyph.GlyphData`) into a batch.
+
+        The default gives ``{"image": float images in [-1, 1]}``; conditional methods add the
+        references, the template, damaged copies... built on the device from ``data``.
+        """
+        images = data.images[index].float().div_(127.5).sub_(1.0)
+        return {"image": images}
+
+    def train_step(self, batch: Mapping[str, Any], step: int, trainer: Any) -> dict[str, float]:
+        """One optimisation step over ``batch``; return the losses to log.
+
+        ``trainer`` offers ``backward(loss, optimizer_name)`` (mixed-precision scaling included),
+        ``autocast()`` and the phase; the method zeroes, steps and orders its optimizers itself.
+        """
+        raise GlyphError(f"method '{self.name}' does not train")
+
+    def preview(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images in [0,1], shape [n, C, H, W], for the trainer's sample grids."""
+        raise GlyphError(f"method '{self.name}' has no preview")
+
+    # ---- use -------------------------------------------------------------------------------
+    def run(self, ctx: RunContext, **options: Any) -> None:
+        """The ``glyph run NAME`` verb. Options are keyword-only parameters annotated with
+        ``Annotated[type, Opt("help")]``; the CLI builds its flags from this signature."""
+        raise NotImplementedError(f"{type(self).__name__} must define run()")
+
+    @classmethod
+    def self_test_options(cls, workdir: Path) -> dict[str, Any]:
+        """Options for a small real ``run`` that :func:`glyph.testing.check_method` executes.
+
+        Create any inputs you need under ``workdir``. Return ``{}`` to skip the run check.
+        """
+        return {}
+
+    @classmethod
+    def describe_config(cls) -> list[dict[str, Any]]:
+        """The Config fields as dicts (name, type, default, help), for ``glyph info``."""
+        from .config import config_fields
+
+        return [dataclasses.asdict(f) for f in config_fields(cls.Config)]
+
+
+@dataclass(frozen=True)
+class RunOption:
+    """One keyword option of a method's ``run``, read from its annotated signature."""
+
+    name: str
+    type: Any
+    default: Any
+    required: bool
+    opt: Opt
+    config_default: Any = None  # set when the option overrides a Config field of the same name
+
+
+def run_options(method_cls: type[Method]) -> list[RunOption]:
+    """Read the options of ``method_cls.run`` (keyword-only, ``Annotated[type, Opt(...)]``).
+
+    :raises TypeError: when a parameter is not keyword-only or lacks an :class:`Opt` annotation,
+        so plugin authors learn it from ``glyph.testing.check_method``, not from users.
+    """
+    import inspect
+    import typing
+
+    hints = typing.get_type_hints(method_cls.run, include_extras=True)
+    config_defaults = {}
+    if dataclasses.is_dataclass(method_cls.Config):
+        config = method_cls.Config()
+        config_defaults = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    out = []
+    for p in list(inspect.signature(method_cls.run).parameters.values())[2:]:  # self, ctx
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            continue
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY:
+            raise TypeError(f"{method_cls.__name__}.run: parameter '{p.name}' must be keyword-only (after *)")
+        hint = hints.get(p.name)
+        if typing.get_origin(hint) is not typing.Annotated:
+            raise TypeError(f"{method_cls.__name__}.run: annotate '{p.name}' as Annotated[type, Opt('help')]")
+        base, *extra = typing.get_args(hint)
+        opt = next((e for e in extra if isinstance(e, Opt)), None)
+        if opt is None:
+            raise TypeError(f"{method_cls.__name__}.run: '{p.name}' needs an Opt('help') in its Annotated[...]")
+        required = p.default is inspect.Parameter.empty
+        # An option named like a Config field with default None means "the config's value": the
+        # default is shown from Config, its one home, and the method falls back to it.
+        from_config = config_defaults.get(p.name) if p.default is None else None
+        out.append(RunOption(p.name, base, None if required else p.default, required, opt, from_config))
+    return out
