@@ -1,0 +1,1 @@
+"""glyph-binarize: an example third-party glyph plugin (see docs/plugins/tutorial.md)."""

@@ -1,0 +1,233 @@
+"""Loading plugins: each entry point on its own, failures reported and skipped, strict mode, allow-list."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from glyph import GlyphError, PluginError, RunInfo
+from glyph.loader import get_registry, load_plugins, notify, reset_registry
+
+GOOD = '''
+import glyph
+from dataclasses import dataclass
+from typing import Annotated
+from pathlib import Path
+
+@dataclass
+class Config:
+    gain: float = 1.0
+
+class Echo(glyph.Method):
+    """Echo: writes a one-line text file."""
+    name = "echo"
+    Config = Config
+    trainable = False
+    def run(self, ctx, *, out: Annotated[Path, glyph.Opt("output file")]):
+        Path(out).write_text("hi")
+        ctx.report.written.append(Path(out))
+
+class Mean(glyph.Metric):
+    """Mean difference."""
+    name = "meandiff"
+
+class Flat(glyph.DatasetFormat):
+    """A flat folder."""
+    name = "flatx"
+
+EVENTS = []
+
+@glyph.hookimpl
+def glyph_register_methods(register):
+    register(Echo, summary="echo things", task="test", presets={"loud": {"gain": 2.0}})
+
+@glyph.hookimpl
+def glyph_register_metrics(register):
+    register(Mean)
+
+@glyph.hookimpl
+def glyph_register_datasets(register):
+    register(Flat)
+
+@glyph.hookimpl
+def glyph_register_commands(register):
+    import click
+
+    @click.command()
+    def hello():
+        """Say hello."""
+        click.echo("hello from a plugin")
+
+    register(hello, name="hello")
+
+@glyph.hookimpl
+def glyph_train_start(run):
+    EVENTS.append(("start", run.method))
+
+@glyph.hookimpl
+def glyph_train_step(run, step, metrics):
+    EVENTS.append(("step", step, metrics["loss"]))
+
+@glyph.hookimpl
+def glyph_checkpoint_saved(run, step, path):
+    EVENTS.append(("ckpt", step, str(path)))
+
+@glyph.hookimpl
+def glyph_train_end(run, step, reason):
+    EVENTS.append(("end", step, reason))
+'''
+
+BROKEN_IMPORT = "raise RuntimeError('this plugin is broken on purpose')\n"
+
+RAISING_HOOK = '''
+import glyph
+
+@glyph.hookimpl
+def glyph_register_methods(register):
+    raise ValueError("cannot register today")
+'''
+
+MISSPELLED = '''
+import glyph
+
+@glyph.hookimpl
+def glyph_register_method(register):
+    pass
+'''
+
+UNMARKED = '''
+def glyph_register_methods(register):
+    pass
+'''
+
+DUPLICATE = '''
+import glyph
+from glyph.plugins.filter.method import Filter
+
+class Filter2(Filter):
+    """Another filter."""
+
+@glyph.hookimpl
+def glyph_register_methods(register):
+    register(Filter2)
+'''
+
+OBSERVER_RAISES = '''
+import glyph
+
+@glyph.hookimpl
+def glyph_train_step(run, step, metrics):
+    raise RuntimeError("observer failed")
+'''
+
+
+@pytest.fixture
+def on_path(monkeypatch):
+    """Put fake distributions on sys.path for an in-process load; restore the registry afterwards."""
+    def add(folder: Path) -> None:
+        monkeypatch.syspath_prepend(str(folder))
+    reset_registry()
+    yield add
+    for name in [m for m in sys.modules if m.startswith("fake_")]:
+        del sys.modules[name]
+    reset_registry()
+
+
+def test_good_plugin_registers_everything_with_provenance(plugin_dist, on_path):
+    on_path(plugin_dist("fake-good", {"fake_good": GOOD}, {"good": "fake_good"}, version="2.3.4"))
+    reg = load_plugins(strict=True)
+    assert reg.methods["echo"].provider.dist == "fake-good"
+    assert reg.methods["echo"].provider.version == "2.3.4"
+    assert reg.methods["echo"].catalogue["presets"] == {"loud": {"gain": 2.0}}
+    assert "meandiff" in reg.metrics and "flatx" in reg.datasets and "hello" in reg.commands
+    record = next(p for p in reg.plugins if p.provider.dist == "fake-good")
+    assert "glyph_train_step" in record.hooks
+    assert record.registered["methods"] == ["echo"]
+
+
+def test_trainer_events_reach_observers(plugin_dist, on_path, tmp_path):
+    on_path(plugin_dist("fake-good", {"fake_good": GOOD}, {"good": "fake_good"}))
+    get_registry()
+    import fake_good
+
+    run = RunInfo(method="echo", run_dir=tmp_path)
+    notify("glyph_train_start", run=run)
+    notify("glyph_train_step", run=run, step=3, metrics={"loss": 0.5})
+    notify("glyph_checkpoint_saved", run=run, step=3, path=tmp_path)
+    notify("glyph_train_end", run=run, step=3, reason="finished")
+    assert fake_good.EVENTS == [("start", "echo"), ("step", 3, 0.5), ("ckpt", 3, str(tmp_path)), ("end", 3, "finished")]
+
+
+def test_raising_observer_is_reported_and_dropped(plugin_dist, on_path, tmp_path, monkeypatch):
+    on_path(plugin_dist("fake-obs", {"fake_obs": OBSERVER_RAISES}, {"obs": "fake_obs"}))
+    run = RunInfo(method="x", run_dir=tmp_path)
+    notify("glyph_train_step", run=run, step=1, metrics={})
+    notify("glyph_train_step", run=run, step=2, metrics={})
+    failures = [f for f in get_registry().failures if f.dist == "fake-obs"]
+    assert len(failures) == 1 and "observer failed" in failures[0].error
+    monkeypatch.setenv("GLYPH_STRICT_PLUGINS", "1")
+    reset_registry()
+    with pytest.raises(PluginError):
+        notify("glyph_train_step", run=run, step=1, metrics={})
+
+
+@pytest.mark.parametrize(
+    ("source", "stage", "needle"),
+    [
+        (BROKEN_IMPORT, "import", "broken on purpose"),
+        (RAISING_HOOK, "glyph_register_methods", "cannot register today"),
+        (MISSPELLED, "validation", "glyph_register_method"),
+        (UNMARKED, "validation", "lacks the @glyph.hookimpl marker"),
+        (DUPLICATE, "glyph_register_methods", "already registered by glyph"),
+    ],
+    ids=["import", "hook-raises", "misspelled-hook", "unmarked", "duplicate-name"],
+)
+def test_bad_plugin_is_reported_and_skipped(plugin_dist, on_path, source, stage, needle):
+    on_path(plugin_dist("fake-bad", {"fake_bad": source}, {"bad": "fake_bad"}, version="0.0.1"))
+    reg = load_plugins(strict=False)
+    failure = next(f for f in reg.failures if f.dist == "fake-bad")
+    assert failure.stage == stage and needle in failure.error and failure.version == "0.0.1"
+    assert reg.methods["filter"].provider.dist == "glyph"  # everything else still works
+    with pytest.raises(PluginError, match="GLYPH_STRICT_PLUGINS"):
+        load_plugins(strict=True)
+
+
+def test_broken_plugin_never_takes_glyph_list_down(glyph, plugin_dist):
+    site = plugin_dist("fake-bad", {"fake_bad": BROKEN_IMPORT}, {"bad": "fake_bad"})
+    r = glyph("list", "--json", extra_path=[site])
+    assert r.code == 0, r.err
+    assert any(m["name"] == "filter" for m in json.loads(r.out))
+    assert "broken on purpose" in r.err and "fake-bad" in r.err
+    p = glyph("plugins", "--json", extra_path=[site])
+    errors = json.loads(p.out)["errors"]
+    assert errors[0]["distribution"] == "fake-bad" and errors[0]["stage"] == "import"
+    strict = glyph("list", extra_path=[site], GLYPH_STRICT_PLUGINS="1")
+    assert strict.code == 1 and "broken on purpose" in strict.err and "Traceback" not in strict.err
+
+
+def test_allow_list_loads_only_named_distributions(glyph, plugin_dist):
+    site = plugin_dist("fake-good", {"fake_good": GOOD}, {"good": "fake_good"})
+    names = lambda r: {m["name"] for m in json.loads(r.out)}  # noqa: E731
+    assert names(glyph("list", "--json", extra_path=[site])) >= {"filter", "echo"}
+    assert names(glyph("list", "--json", extra_path=[site], GLYPH_LOAD_PLUGINS="")) == {"filter"}
+    assert "echo" in names(glyph("list", "--json", extra_path=[site], GLYPH_LOAD_PLUGINS="other,fake_good"))
+
+
+def test_plugin_command_and_method_work_from_the_cli(glyph, plugin_dist, tmp_path):
+    site = plugin_dist("fake-good", {"fake_good": GOOD}, {"good": "fake_good"})
+    assert glyph("hello", extra_path=[site]).out.strip() == "hello from a plugin"
+    r = glyph("run", "echo", "--out", str(tmp_path / "o.txt"), extra_path=[site])
+    assert r.code == 0, r.err
+    assert (tmp_path / "o.txt").read_text() == "hi"
+    plugins = json.loads(glyph("plugins", "--json", extra_path=[site]).out)["plugins"]
+    assert [p["distribution"] for p in plugins] == ["fake-good"]  # built-ins only with --all
+    everything = json.loads(glyph("plugins", "--all", "--json", extra_path=[site]).out)["plugins"]
+    assert {"glyph", "fake-good"} <= {p["distribution"] for p in everything}
+
+
+def test_unknown_method_lookup_suggests(on_path):
+    with pytest.raises(GlyphError, match=r"did you mean 'filter'.*glyph list"):
+        get_registry().method("filtre")
