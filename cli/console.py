@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import click
 from rich.console import Console
 from rich.markup import escape
 
@@ -21,12 +20,7 @@ class State:
     quiet: bool = False
 
 
-def state() -> State:
-    """The global options of the command being run."""
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root() if ctx else None
-    obj = getattr(root, "obj", None)
-    return obj if isinstance(obj, State) else State()
+STATE = State()
 
 
 def error(message: str) -> None:
@@ -41,5 +35,5 @@ def warn(message: str) -> None:
 
 def info(message: str) -> None:
     """Print an informational line on stderr unless --quiet."""
-    if not state().quiet:
+    if not STATE.quiet:
         err.print(escape(message))

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 
-import click
 import typer
 
 from glyph.errors import GlyphError
+from glyph.registry import LoadFailure
 
-from . import listing
-from .console import State, error, warn
-from .run import RunGroup
-
-app = typer.Typer(
-    name="glyph",
-    help="Generate, imitate and restore CJK character images. Start with `glyph list`.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+from . import console, listing, run
+from .console import error
 
 
 def _version(value: bool) -> None:
@@ -32,9 +23,7 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
-    ctx: typer.Context,
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps"),
     seed: int | None = typer.Option(None, help="seed for every random number generator"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print only results and errors"),
@@ -43,51 +32,67 @@ def root(
     """Generate, imitate and restore CJK character images. Start with `glyph list`."""
     from glyph.device import validate_device_spec
 
-    ctx.obj = State(device=validate_device_spec(device), seed=seed, quiet=quiet)
+    console.STATE.device = validate_device_spec(device)
+    console.STATE.seed = seed
+    console.STATE.quiet = quiet
 
 
-listing.install(app)
-
-
-def build_cli() -> click.Group:
-    """The click group behind ``glyph``: Typer commands, the ``run`` group and plugin commands."""
+def build_app() -> typer.Typer:
+    """The full ``glyph`` app: built-in commands, one ``glyph run NAME`` per method, plugin commands."""
     from glyph.loader import get_registry
 
-    group = typer.main.get_group(app)
-    group.add_command(RunGroup(name="run", help="Run a method: `glyph run METHOD --help` shows its options."))
+    app = typer.Typer(
+        name="glyph",
+        help="Generate, imitate and restore CJK character images. Start with `glyph list`.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(root)
+    listing.install(app)
     registry = get_registry()
+    app.add_typer(run.build_run_app(registry), name="run")
+    taken = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     for name, entry in sorted(registry.commands.items()):
         command = entry.obj
-        if isinstance(command, typer.Typer):
-            command = typer.main.get_command(command)
-        if not isinstance(command, click.Command):
-            warn(f"plugin {entry.provider.dist} registered command '{name}' that is not a Typer app or click command")
+        if name in taken:
             continue
-        group.add_command(command, name)
-    return group
+        try:
+            if isinstance(command, typer.Typer):
+                typer.main.get_command(command)  # fails here, not later, if Typer cannot build it
+                app.add_typer(command, name=name)
+            elif inspect.isfunction(command):
+                probe = typer.Typer()
+                probe.command(name)(command)
+                typer.main.get_command(probe)
+                app.command(name)(command)
+            else:
+                raise TypeError(f"{command!r} is not a Typer app or a function")
+        except Exception as e:
+            p = entry.provider
+            registry.failures.append(LoadFailure(p.plugin, p.dist, p.version, "command", f"{name}: {e}"))
+            continue
+        taken.add(name)
+    return app
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: runs the CLI and turns errors into one line and an exit code."""
+    """Console-script entry point: runs the CLI and turns errors into one line and an exit code.
+
+    Usage errors (unknown options, missing arguments) are Typer's: a message and exit code 2.
+    A :class:`GlyphError` is the user's to fix: one red line, exit code 1.
+    """
     try:
-        cli = build_cli()
-        code = cli.main(args=argv, prog_name="glyph", standalone_mode=False)
+        build_app()(args=argv, prog_name="glyph")
     except GlyphError as e:
         error(str(e))
-        code = 1
-    except click.exceptions.Exit as e:
-        code = e.exit_code
-    except click.ClickException as e:
-        e.show()
-        code = e.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
+        sys.exit(1)
+    except KeyboardInterrupt:
         error("interrupted; files already written are complete, nothing half-written was left")
-        code = 130
-    except BrokenPipeError:
-        code = 0
+        sys.exit(130)
     except Exception as e:
         if os.environ.get("GLYPH_DEBUG"):
             raise
         error(f"internal error ({type(e).__name__}: {e}); rerun with GLYPH_DEBUG=1 for details and please report it")
-        code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+        sys.exit(1)

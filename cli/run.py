@@ -1,50 +1,54 @@
-"""``glyph run METHOD``: one click command per registered method, built from its ``run`` signature."""
+"""``glyph run METHOD``: one command per registered method, built from its ``run`` signature."""
 
 from __future__ import annotations
 
+import enum
+import inspect
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import click
+import typer
+from typer.core import TyperGroup
 
 from glyph.config import apply_overrides
+from glyph.errors import GlyphError
 from glyph.method import RunContext, RunOption, RunReport, run_options
+from glyph.registry import Entry, Registry
 
-from .console import info, out, state, warn
+from . import console
+from .console import error, info, out, warn
 
 
-def _click_type(tp: Any) -> tuple[Any, bool]:
-    """The click type for an annotation, and whether it is a boolean flag."""
+def _cli_type(tp: Any) -> tuple[Any, dict[str, str] | None]:
+    """The Typer type for an annotation; for a Literal, an Enum and the map back to its values."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         tp = args[0] if len(args) == 1 else str
     if typing.get_origin(tp) is Literal:
-        return click.Choice([str(a) for a in typing.get_args(tp)]), False
-    if tp is bool:
-        return bool, True
-    if tp is Path:
-        return click.Path(path_type=Path), False
-    if tp in (int, float, str):
-        return tp, False
-    return str, False
+        values = [str(a) for a in typing.get_args(tp)]
+        # An Enum works with every Typer release; Literal support is recent.
+        return enum.Enum("Choice", {v: v for v in values}, type=str), {v: v for v in values}
+    if tp in (bool, int, float, str, Path):
+        return tp, None
+    return str, None
 
 
-def _to_option(spec: RunOption) -> click.Option:
-    ctype, is_flag = _click_type(spec.type)
+def _parameter(spec: RunOption) -> tuple[inspect.Parameter, dict[str, str] | None]:
+    tp, choices = _cli_type(spec.type)
     long = spec.opt.flag or "--" + spec.name.replace("_", "-")
-    decls = [long] + ([spec.opt.short] if spec.opt.short else [])
-    if is_flag:
-        decls = [f"{long}/--no-{long[2:]}"] + ([spec.opt.short] if spec.opt.short else [])
-    extra: dict[str, Any] = {} if spec.required else {"default": spec.default}
+    decls = [long] if tp is not bool else [f"{long}/--no-{long[2:]}"]
+    if spec.opt.short:
+        decls.append(spec.opt.short)
     help_text = spec.opt.help
     if spec.config_default is not None:
-        help_text += f"  [default: {spec.config_default} (Config)]"
-    return click.Option(
-        [*decls, spec.name], type=None if is_flag else ctype, is_flag=is_flag, required=spec.required,
-        help=help_text, show_default=spec.config_default is None and spec.default not in (None, False), **extra,
-    )
+        help_text += f" (default: {spec.config_default}, from Config)"
+    option = typer.Option(*decls, help=help_text, show_default=spec.config_default is None)
+    annotation = Annotated[tp if spec.required or spec.default is not None else tp | None, option]
+    default = inspect.Parameter.empty if spec.required else spec.default
+    return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=annotation), choices
 
 
 def print_report(report: RunReport) -> int:
@@ -66,63 +70,87 @@ def print_report(report: RunReport) -> int:
     return 0
 
 
-def make_command(name: str) -> click.Command:
-    """Build the ``glyph run NAME`` command from the registered method's signature and presets."""
-    from glyph.loader import get_registry
-
-    entry = get_registry().method(name)
+def make_command(entry: Entry) -> typer.models.CommandFunctionType:
+    """A Typer command function for ``glyph run NAME``, with a signature built from the method's."""
     method_cls = entry.obj
     specs = run_options(method_cls)
     presets = entry.catalogue.get("presets") or {}
-    params: list[click.Parameter] = [_to_option(s) for s in specs]
+    params, choices = [], {}
+    for spec in specs:
+        param, mapping = _parameter(spec)
+        params.append(param)
+        if mapping:
+            choices[spec.name] = mapping
     if presets:
-        params.append(click.Option(["--preset"], type=click.Choice(sorted(presets)),
-                                   help="start from a named preset of the method's Config"))
-    params.append(click.Option(["--device"], default=None, help="override the global --device for this run"))
-    params.append(click.Option(["--seed"], type=int, default=None, help="override the global --seed for this run"))
+        preset_enum = enum.Enum("Preset", {p: p for p in sorted(presets)}, type=str)
+        params.append(inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            preset_enum | None, typer.Option(help="start from a named preset of the method's Config")]))
+    params.append(inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        str | None, typer.Option(help="override the global --device for this run")]))
+    params.append(inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        int | None, typer.Option(help="override the global --seed for this run")]))
 
-    def callback(preset: str | None = None, device: str | None = None, seed: int | None = None, **options: Any) -> int:
+    def command(**kwargs: Any) -> None:
         from glyph.device import validate_device_spec
 
-        g = state()
+        preset = kwargs.pop("preset", None)
+        device, seed = kwargs.pop("device"), kwargs.pop("seed")
+        for name in choices:
+            if isinstance(kwargs.get(name), enum.Enum):
+                kwargs[name] = kwargs[name].value
         config = method_cls.Config()
-        if preset:
-            config = apply_overrides(config, presets[preset], f"preset '{preset}'")
-        ctx = RunContext(device=validate_device_spec(device) if device else g.device,
-                         seed=seed if seed is not None else g.seed)
-        method_cls(config).run(ctx, **options)
-        return print_report(ctx.report)
+        if preset is not None:
+            name = preset.value if isinstance(preset, enum.Enum) else preset
+            config = apply_overrides(config, presets[name], f"preset '{name}'")
+        ctx = RunContext(device=validate_device_spec(device) if device else console.STATE.device,
+                         seed=seed if seed is not None else console.STATE.seed)
+        try:
+            method_cls(config).run(ctx, **kwargs)
+        except KeyboardInterrupt:
+            print_report(ctx.report)
+            error("interrupted; files already written are complete, nothing half-written was left")
+            raise typer.Exit(130) from None
+        code = print_report(ctx.report)
+        if code:
+            raise typer.Exit(code)
 
-    summary = entry.catalogue.get("summary", "")
-    return click.Command(name, callback=callback, params=params, help=summary, short_help=summary[:60],
-                         context_settings={"help_option_names": ["-h", "--help"]})
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = entry.catalogue.get("summary", "")
+    return command
 
 
-class RunGroup(click.Group):
-    """Lists registered methods as subcommands; unknown names get a did-you-mean."""
+class MethodGroup(TyperGroup):
+    """``glyph run``: an unknown method is a one-line error with a did-you-mean."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        """Registered method names."""
-        from glyph.loader import get_registry
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """Resolve like Typer, but answer unknown method names with a GlyphError."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in self.commands:
+            from glyph.loader import get_registry
 
-        return sorted(get_registry().methods)
+            get_registry().method(name)  # raises GlyphError naming `glyph list`
+            raise GlyphError(f"method '{name}' could not be built; see `glyph plugins` for load errors")
+        return super().resolve_command(ctx, args)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """Build the method's command; unknown names raise a GlyphError naming `glyph list`."""
-        return make_command(cmd_name)
 
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        """Like click's, but an unknown method is a GlyphError (one line, did-you-mean)."""
-        name = args[0]
-        if name.startswith("-"):
-            raise click.UsageError(f"unknown option {name} before METHOD; put options after the method name")
-        return name, make_command(name), args[1:]
+def build_run_app(registry: Registry) -> typer.Typer:
+    """The ``glyph run`` group with one command per registered method."""
+    run_app = typer.Typer(cls=MethodGroup, no_args_is_help=True,
+                          help="Run a method: `glyph run METHOD --help` shows its options.",
+                          context_settings={"help_option_names": ["-h", "--help"]})
+    for name, entry in sorted(registry.methods.items()):
+        try:
+            command = make_command(entry)
+        except TypeError as e:  # a plugin's run() signature glyph cannot turn into options
+            registry.failures.append(_failure(entry, e))
+            continue
+        run_app.command(name, help=entry.catalogue.get("summary", ""))(command)
+    return run_app
 
-    def invoke(self, ctx: click.Context) -> Any:
-        """Return the subcommand's exit code to ``main``."""
-        rv = super().invoke(ctx)
-        if isinstance(rv, int) and rv:
-            ctx.exit(rv)
-        return rv
+
+def _failure(entry: Entry, e: Exception) -> Any:
+    from glyph.registry import LoadFailure
+
+    p = entry.provider
+    return LoadFailure(p.plugin, p.dist, p.version, "run signature", str(e))

@@ -54,8 +54,8 @@ def glyph_register_commands(register):
     """Add top-level CLI commands.
 
     :param register: ``register(command, name=None)``. ``command`` is a ``typer.Typer`` app or a
-        ``click.Command``; it appears as ``glyph NAME`` (``name`` defaults to the command's own).
-        Names of glyph's built-in commands cannot be taken.
+        function typed like a Typer command; it appears as ``glyph NAME`` (``name`` defaults to the
+        function's name). Names of glyph's built-in commands cannot be taken.
     """
 
 

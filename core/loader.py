@@ -161,7 +161,8 @@ class _Loader:
     def _make_entry(self, kind: str, obj: Any, name: str | None, provider: Provider,
                     catalogue: dict[str, Any]) -> Entry:
         if kind == "commands":
-            cmd_name = name or getattr(obj, "name", None) or getattr(getattr(obj, "info", None), "name", None)
+            cmd_name = name or getattr(getattr(obj, "info", None), "name", None) or \
+                getattr(obj, "__name__", "").replace("_", "-")
             if not cmd_name:
                 raise ValueError("register(command, name=...) needs a name for this command")
             if cmd_name in RESERVED_COMMANDS:

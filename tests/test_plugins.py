@@ -52,16 +52,13 @@ def glyph_register_metrics(register):
 def glyph_register_datasets(register):
     register(Flat)
 
+def hello(name: str = "plugin"):
+    """Say hello."""
+    print(f"hello from a {name}")
+
 @glyph.hookimpl
 def glyph_register_commands(register):
-    import click
-
-    @click.command()
-    def hello():
-        """Say hello."""
-        click.echo("hello from a plugin")
-
-    register(hello, name="hello")
+    register(hello)
 
 @glyph.hookimpl
 def glyph_train_start(run):

@@ -56,7 +56,8 @@ class Binarize(Method):
             except ImageReadError as e:
                 ctx.skip(path, str(e))
                 continue
-            gray = pixels if pixels.ndim == 2 else pixels[..., :3].mean(axis=-1)
+            color = pixels[..., :-1] if kind in ("LA", "RGBA") else pixels  # drop alpha
+            gray = color if color.ndim == 2 else color.mean(axis=-1)
             t = self.config.threshold if self.config.threshold is not None else otsu(gray)
             target = Path(out) / path.with_suffix(".png").name
             ctx.save_image(target, (gray > t).astype(np.float32))
