@@ -73,7 +73,10 @@ def check_method(name: str, workdir: Path | None = None) -> list[str]:
         _check(set(nets) == set(cls.parts), f"build() returned parts {sorted(nets)}, expected {sorted(cls.parts)}")
         optimizers = method.configure_optimizers()
         _check(bool(optimizers), "configure_optimizers() returned no optimizer")
-        images = method.preview(2)
+        import torch
+
+        with torch.no_grad():
+            images = method.preview(2).detach()
         _check(images.ndim == 4 and images.shape[0] == 2, f"preview(2) must be [2, C, H, W], got {tuple(images.shape)}")
         _check(float(images.min()) >= 0.0 and float(images.max()) <= 1.0, "preview() images must lie in [0, 1]")
         done.append("build")
