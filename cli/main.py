@@ -11,7 +11,7 @@ import typer
 from glyph.errors import GlyphError
 from glyph.registry import LoadFailure
 
-from . import console, listing, run
+from . import console, data, listing, run
 from .console import error
 
 
@@ -53,6 +53,7 @@ def build_app() -> typer.Typer:
     listing.install(app)
     registry = get_registry()
     app.add_typer(run.build_run_app(registry), name="run")
+    app.add_typer(data.app, name="data")
     taken = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     for name, entry in sorted(registry.commands.items()):
         command = entry.obj

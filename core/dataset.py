@@ -44,6 +44,43 @@ class GlyphData:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """Image height and width."""
+        return int(self.images.shape[2]), int(self.images.shape[3])
+
+    @property
+    def channels(self) -> int:
+        """1 for glyphs, 3 for colour data."""
+        return int(self.images.shape[1])
+
+    def to(self, device: Any) -> GlyphData:
+        """The same dataset with its tensors on ``device`` (uint8 stays uint8: 4x less memory)."""
+        return GlyphData(self.images.to(device), {k: v.to(device) for k, v in self.labels.items()},
+                         self.classes, self.meta)
+
+    def subset(self, index: Any) -> GlyphData:
+        """Rows ``index`` (a tensor, list or slice) as a new dataset sharing classes and meta."""
+        return GlyphData(self.images[index], {k: v[index] for k, v in self.labels.items()}, self.classes,
+                         dict(self.meta))
+
+    def label_names(self, column: str) -> list[str]:
+        """The class name of every row for label ``column`` (e.g. the character of each image)."""
+        names = self.classes[column]
+        return [names[i] for i in self.labels[column].tolist()]
+
+    def fingerprint(self) -> str:
+        """A short content hash of images and labels, recorded in run folders and caches."""
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=12)
+        h.update(str(tuple(self.images.shape)).encode())
+        h.update(self.images.detach().cpu().contiguous().numpy().tobytes())
+        for key in sorted(self.labels):
+            h.update(key.encode())
+            h.update(self.labels[key].detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
 
 class DatasetFormat:
     """Base class of an on-disk dataset layout.

@@ -28,6 +28,7 @@ def glyph_env(extra_path: list[Path] | None = None, **env: str) -> dict[str, str
     if extra_path:
         e["PYTHONPATH"] = os.pathsep.join(str(p) for p in extra_path)
     e["COLUMNS"] = "200"
+    e.setdefault("XDG_CACHE_HOME", str(REPO / ".pytest_cache" / "xdg"))
     e.update(env)
     return e
 
@@ -67,3 +68,32 @@ def plugin_dist(tmp_path):
     def make(dist: str, modules: dict[str, str], entry_points: dict[str, str], version: str = "1.0.0") -> Path:
         return make_plugin_dist(tmp_path / f"site-{dist}", dist, modules, entry_points, version)
     return make
+
+
+def require_font(path: str) -> Path:
+    """A corpus font file, or a skip when it is missing (a failure when GLYPH_REQUIRE_FONTS=1, as in CI)."""
+    p = Path(path)
+    if not p.exists():
+        if os.environ.get("GLYPH_REQUIRE_FONTS") == "1":
+            pytest.fail(f"{p} is missing; CI installs the corpus fonts with `bash .ci/setup`")
+        pytest.skip(f"{p} is not installed (run `bash .ci/setup`)")
+    return p
+
+
+UKAI = "/usr/share/fonts/truetype/arphic/ukai.ttc"
+NOTO_SANS = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+KOUZAN_GYOUSYO = "/usr/share/fonts/truetype/kouzan-mouhitsu/kouzan-mouhitsu-gyosho.ttf"
+
+
+@pytest.fixture(scope="session")
+def small_glyphs():
+    """A small real dataset: 3 corpus faces x 24 characters at 32 px."""
+    for f in (UKAI, NOTO_SANS):
+        require_font(f)
+    from glyph.data.charsets import load_charset
+    from glyph.data.fonts import parse_font_specs
+    from glyph.data.render import RenderSpec, render_dataset
+
+    data, _ = render_dataset(parse_font_specs("ukai-cn,noto-sans-sc-regular,uming-cn"),
+                             load_charset("永和九年岁在癸丑暮春之初会于会稽山阴之兰亭修禊事也"), RenderSpec(size=32))
+    return data

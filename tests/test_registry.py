@@ -12,7 +12,9 @@ from glyph.loader import get_registry
 from .conftest import REPO
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-ENTRY_POINTS = PYPROJECT["project"]["entry-points"]["glyph"]
+# Method entry points point into glyph.plugins.<name>; the others register machinery (layouts, metrics).
+ENTRY_POINTS = {k: v for k, v in PYPROJECT["project"]["entry-points"]["glyph"].items()
+                if v.startswith("glyph.plugins.")}
 CATALOGUE = builtin_catalogue()
 METHOD_FOLDERS = sorted(p.name for p in (REPO / "plugins").iterdir() if (p / "plugin.py").is_file())
 

@@ -1,0 +1,176 @@
+"""``glyph data``: fonts, rendering, packing, previewing, reference photos and damage."""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from glyph.errors import GlyphError
+
+from .console import STATE, err, info, out, warn
+
+app = typer.Typer(help="Datasets: fonts, render, pack, show, refs, sheet, damage.", no_args_is_help=True,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+
+class Fit(str, Enum):
+    box = "box"
+    em = "em"
+
+
+class Ink(str, Enum):
+    auto = "auto"
+    dark = "dark"
+    light = "light"
+
+
+def _report_skipped(skipped: list, limit: int = 20) -> None:
+    for path, why in skipped[:limit]:
+        warn(f"skipped {path}: {why}")
+    if len(skipped) > limit:
+        warn(f"... and {len(skipped) - limit} more skipped files")
+
+
+@app.command("fonts")
+def fonts(
+    font: list[str] = typer.Option(None, "--font", help="only these fonts: PATH[:FACE], a corpus id or family name"),
+    all_: bool = typer.Option(False, "--all", help="also list fonts with no CJK coverage"),
+    json_out: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """List usable CJK fonts with their coverage of gb2312-1, gb2312 and jis-1 (cmap and rendered ink)."""
+    from glyph.data.coverage import CHARSETS, coverage
+    from glyph.data.fonts import discover_fonts, parse_font_specs
+
+    faces = parse_font_specs(font) if font else discover_fonts()
+    with err.status("checking coverage (cmap and rendered ink; cached after the first run)"):
+        cov = coverage(faces)
+    rows = []
+    for f in faces:
+        c = cov[f.spec]
+        if not all_ and not font and not any(c[cs] for cs in CHARSETS):
+            continue
+        rows.append({"face": f.label, "family": f.family, "style": f.style, "file": str(f.path), "index": f.index,
+                     "corpus": bool(f.id), "kind": f.kind, **{cs: c[cs] for cs in CHARSETS},
+                     "dropped_by_ink_check": {cs: c[f"cmap:{cs}"] - c[cs] for cs in CHARSETS}})
+    if json_out:
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title=f"CJK fonts ({len(rows)})", title_justify="left")
+    for col in ("face", "corpus", *CHARSETS, "file"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        cells = [f"{r[cs]}" + (f" (-{r['dropped_by_ink_check'][cs]})" if r["dropped_by_ink_check"][cs] else "")
+                 for cs in CHARSETS]
+        table.add_row(escape(r["face"]), r["kind"] if r["corpus"] else "", *cells,
+                      escape(f"{Path(r['file']).name}:{r['index']}"))
+    out.print(table)
+    out.print("Counts are usable characters; (-N): in the cmap but blank or tofu when rendered. "
+              "Only corpus fonts may be used for training (see docs/data.md).")
+
+
+@app.command("render")
+def render(
+    out_path: Path = typer.Option(..., "--out", "-o", help="a .safetensors(.gz) file or a new folder"),
+    fonts_: str = typer.Option("corpus", "--fonts", help="corpus, corpus ids, PATH[:FACE] or family names, comma "
+                               "separated"),
+    charset: str = typer.Option("gb2312-1", help="gb2312-1, gb2312, jis-1, common-N, a text file or characters"),
+    size: int = typer.Option(64, help="canvas size in pixels"),
+    margin: float = typer.Option(0.06, help="margin on each side, as a fraction of the size"),
+    fit: Fit = typer.Option(Fit.box, help="box: fill the box with the glyph's ink; em: keep size relative to the em"),
+    layout: str = typer.Option(None, help="folder layout (default writers); ignored for .safetensors"),
+    unseen_chars: float = typer.Option(0.1, help="share of characters held out as unseen (recorded in metadata)"),
+    unseen_writers: float = typer.Option(0.0, help="share of fonts held out as unseen writers"),
+    split_seed: int = typer.Option(0, help="seed of the split"),
+) -> None:
+    """Render a charset with fonts into a dataset (one writer per face), on all cores."""
+    from glyph.data.charsets import load_charset
+    from glyph.data.fonts import parse_font_specs
+    from glyph.data.loader import make_splits
+    from glyph.data.render import RenderSpec, render_dataset
+    from glyph.data.sources import save_dataset
+
+    try:
+        spec = RenderSpec(size=size, margin=margin, fit=fit.value)
+    except ValueError as e:
+        raise GlyphError(str(e)) from None
+    faces = parse_font_specs(fonts_)
+    cs = load_charset(charset)
+    t = time.perf_counter()
+    with err.status(f"rendering {len(cs)} characters x {len(faces)} face(s)"):
+        data, results = render_dataset(faces, cs, spec)
+    dt = time.perf_counter() - t
+    for r in results:
+        if r.dropped:
+            info(f"{r.face.label}: {len(r.chars)} glyphs; dropped " +
+                 ", ".join(f"{len(v)} {k}" for k, v in r.dropped.items()))
+    make_splits(data, unseen_writers=unseen_writers, unseen_chars=unseen_chars, seed=split_seed)
+    save_dataset(data, out_path, layout)
+    info(f"rendered {len(data)} glyphs in {dt:.1f} s ({len(data) / max(dt, 1e-9):.0f} glyphs/s); wrote {out_path}")
+
+
+@app.command("pack")
+def pack(
+    src: str = typer.Argument(..., help="dataset folder (any layout), packed file, or 'embedded'"),
+    out_path: Path = typer.Argument(..., help="output .safetensors or .safetensors.gz"),
+    layout: str = typer.Option(None, help="layout of SRC (default: detected): writers, styles, classes, flat"),
+    size: int = typer.Option(None, help="resize to this square size (default: keep a common square size, else 64)"),
+    ink: Ink = typer.Option(Ink.auto, help="ink polarity of the files: dark on light, light on dark, or auto"),
+    channels: int = typer.Option(None, help="1 (glyphs) or 3 (colour); default: detected for flat folders"),
+    unseen_chars: float = typer.Option(None, help="recompute the split: share of unseen characters"),
+    unseen_writers: float = typer.Option(None, help="recompute the split: share of unseen writers"),
+    split_seed: int = typer.Option(0, help="seed of a recomputed split"),
+) -> None:
+    """Convert any dataset into one packed file that loads in a fraction of a second."""
+    from glyph.data.loader import make_splits
+    from glyph.data.packed import is_packed
+    from glyph.data.sources import open_dataset, save_dataset
+
+    if not is_packed(out_path):
+        raise GlyphError(f"OUT must end in .safetensors or .safetensors.gz, got {out_path.name}")
+    data = open_dataset(src, layout, size=size, ink=ink.value, channels=channels)
+    _report_skipped(data.meta.get("skipped", []))
+    if unseen_chars is not None or unseen_writers is not None:
+        keep = (data.meta["template_writer"],) if "template_writer" in data.meta else ()
+        make_splits(data, unseen_writers or 0.0, unseen_chars or 0.0, split_seed, keep=keep)
+    save_dataset(data, out_path)
+    info(f"packed {len(data)} images {tuple(data.images.shape[1:])} with labels "
+         f"{', '.join(data.labels) or 'none'} into {out_path}")
+
+
+@app.command("show")
+def show(
+    src: str = typer.Argument(..., help="dataset folder, packed file, or 'embedded'"),
+    out_path: Path = typer.Option(..., "--out", "-o", help="grid image to write (.png)"),
+    n: int = typer.Option(64, help="how many images"),
+    cols: int = typer.Option(None, help="images per row (default: square)"),
+    writer: str = typer.Option(None, help="only this writer / style"),
+    layout: str = typer.Option(None, help="layout of SRC (default: detected)"),
+    seed: int = typer.Option(None, help="random sample with this seed (default: the first N)"),
+) -> None:
+    """Draw a grid of a dataset's images (glyphs dark on white)."""
+    import torch
+
+    from glyph.data.sources import open_dataset
+    from glyph.grid import glyphs_for_display, tile
+    from glyph.imageio import write_image
+
+    data = open_dataset(src, layout)
+    rows = torch.arange(len(data))
+    if writer is not None:
+        if "writer" not in data.labels or writer not in data.classes["writer"]:
+            known = ", ".join(data.classes.get("writer", [])[:20]) or "none"
+            raise GlyphError(f"no writer '{writer}' in {src}; writers: {known}")
+        rows = torch.nonzero(data.labels["writer"] == data.classes["writer"].index(writer)).flatten()
+    if seed is not None or STATE.seed is not None:
+        g = torch.Generator().manual_seed(seed if seed is not None else STATE.seed)
+        rows = rows[torch.randperm(len(rows), generator=g)]
+    rows = rows[:max(1, n)]
+    picture = tile(glyphs_for_display(data.images[rows].numpy(), data.meta.get("ink", "glyph")), cols)
+    write_image(out_path, picture)
+    info(f"wrote {out_path} ({len(rows)} of {len(data)} images)")

@@ -1,0 +1,59 @@
+"""Which characters of a charset a face really draws (cmap and rendered ink), cached per font file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..imageio import atomic_output
+from .charsets import load_charset
+from .fonts import Face, cmap
+from .render import RenderSpec, render_faces
+
+PROBE = RenderSpec(size=24, margin=0.0)  # small: the ink and tofu checks do not need detail
+CHARSETS = ("gb2312-1", "gb2312", "jis-1")
+
+
+def cache_file() -> Path:
+    """Where coverage results are cached (``$XDG_CACHE_HOME/glyph`` or ``~/.cache/glyph``)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "glyph" / "coverage-v1.json"
+
+
+def _key(face: Face) -> str:
+    st = face.path.stat()
+    return f"{face.path}:{face.index}:{st.st_size}:{int(st.st_mtime)}"
+
+
+def coverage(faces: list[Face], charsets: tuple[str, ...] = CHARSETS) -> dict[str, dict[str, int]]:
+    """``{face.spec: {charset: usable count, "cmap:"+charset: cmap count}}``; renders only what the cache lacks."""
+    try:
+        cache = json.loads(cache_file().read_text())
+    except (OSError, ValueError):
+        cache = {}
+    result: dict[str, dict[str, int]] = {}
+    todo: list[Face] = []
+    for face in faces:
+        entry = cache.get(_key(face))
+        if entry and all(cs in entry for cs in charsets):
+            result[face.spec] = entry
+        else:
+            todo.append(face)
+    if todo:
+        sets = {cs: load_charset(cs).chars for cs in charsets}
+        union = sorted({c for chars in sets.values() for c in chars})
+        cjk = [f for f in todo if any(ord(c) in cmap(f.path, f.index) for c in union[:: max(1, len(union) // 300)])]
+        renders = {r.face.spec: set(r.chars) for r in render_faces(cjk, union, PROBE)} if cjk else {}
+        for face in todo:
+            ok = renders.get(face.spec, set())
+            mapped = cmap(face.path, face.index)
+            entry = {cs: sum(c in ok for c in chars) for cs, chars in sets.items()}
+            entry.update({f"cmap:{cs}": sum(ord(c) in mapped for c in chars) for cs, chars in sets.items()})
+            cache[_key(face)] = result[face.spec] = entry
+        try:
+            with atomic_output(cache_file()) as tmp:
+                tmp.write_text(json.dumps(cache))
+        except OSError:
+            pass  # a read-only home only costs the cache
+    return result

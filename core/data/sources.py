@@ -1,0 +1,89 @@
+"""Opening any dataset source and saving to any layout: the one entry point the CLI and trainer use.
+
+A source is a packed file, a folder in one of the registered layouts (detected, or named with
+``layout=``), ``embedded`` (the small dataset bundled with glyph), or ``example:NAME``.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..dataset import DatasetFormat, GlyphData
+from ..errors import GlyphError, did_you_mean
+from ..resources import resolve_input
+
+EMBEDDED = "embedded"
+EMBEDDED_FILE = "glyphs64.safetensors.gz"
+
+
+def embedded_path() -> Path:
+    """The bundled dataset file (see docs/data.md for the command that rebuilds it)."""
+    return Path(str(resources.files("glyph") / "assets" / "embedded" / EMBEDDED_FILE))
+
+
+def formats() -> dict[str, DatasetFormat]:
+    """Registered dataset formats by name, instantiated; the catch-all ``flat`` comes last."""
+    from ..loader import get_registry
+
+    entries = get_registry().datasets
+    order = sorted(entries, key=lambda n: n == "flat")
+    return {name: entries[name].obj() for name in order}
+
+
+def detect_layout(path: Path) -> str:
+    """The name of the first format that recognises ``path``."""
+    for name, fmt in formats().items():
+        if fmt.detect(path):
+            return name
+    raise GlyphError(f"{path}: not a dataset glyph recognises (a folder of images or a .safetensors file)")
+
+
+def open_dataset(src: str | Path, layout: str | None = None, **options: Any) -> GlyphData:
+    """Load ``src`` into memory (CPU). ``options``: ``size``, ``ink``, ``channels`` for image folders."""
+    if str(src) == EMBEDDED:
+        from .packed import load_packed
+
+        return load_packed(embedded_path())
+    path = resolve_input(src)
+    if not path.exists():
+        raise GlyphError(f"{path}: no such file or folder; give a dataset folder, a .safetensors file or 'embedded'")
+    table = formats()
+    if layout is None:
+        layout = detect_layout(path)
+    elif layout not in table:
+        raise GlyphError(f"unknown layout '{layout}'{did_you_mean(layout, table)}; layouts: {', '.join(table)}")
+    fmt = table[layout]
+    if layout != "packed" and path.is_file():
+        raise GlyphError(f"{path} is a file; the '{layout}' layout is a folder (give --layout packed for a "
+                         f".safetensors file)")
+    try:
+        return fmt.read(path, **({} if layout == "packed" else options))
+    except PermissionError as e:
+        raise GlyphError(f"{path}: permission denied ({e.filename})") from None
+
+
+def save_dataset(data: GlyphData, out: str | Path, layout: str | None = None, **options: Any) -> Path:
+    """Write ``data`` to ``out``: packed when ``out`` ends in .safetensors(.gz), else a folder layout.
+
+    The default folder layout is ``writers`` when the data has characters and writers, else ``flat``.
+    A folder must be new or empty, so nothing existing is overwritten or mixed in.
+    """
+    from .packed import is_packed
+
+    out = Path(out).expanduser()
+    table = formats()
+    if layout is None:
+        layout = "packed" if is_packed(out) else ("writers" if {"char", "writer"} <= set(data.labels) else "flat")
+    if layout not in table:
+        raise GlyphError(f"unknown layout '{layout}'{did_you_mean(layout, table)}; layouts: {', '.join(table)}")
+    if layout != "packed":
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise GlyphError(f"{out} exists and is not an empty folder; choose a new folder so nothing is overwritten")
+        out.mkdir(parents=True, exist_ok=True)
+    try:
+        table[layout].write(data, out, **options)
+    except NotImplementedError:
+        raise GlyphError(f"the '{layout}' layout can only be read; write to a .safetensors file instead") from None
+    return out
