@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -19,12 +19,12 @@ app = typer.Typer(help="Datasets: fonts, render, pack, show, refs, sheet, damage
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 
-class Fit(str, Enum):
+class Fit(StrEnum):
     box = "box"
     em = "em"
 
 
-class Ink(str, Enum):
+class Ink(StrEnum):
     auto = "auto"
     dark = "dark"
     light = "light"
@@ -174,3 +174,112 @@ def show(
     picture = tile(glyphs_for_display(data.images[rows].numpy(), data.meta.get("ink", "glyph")), cols)
     write_image(out_path, picture)
     info(f"wrote {out_path} ({len(rows)} of {len(data)} images)")
+
+
+def _write_refset(refs, out_dir: Path) -> int:
+    """Write normalised references as ``<char>.png`` (``<char>_2.png`` for further samples), dark on white."""
+    import numpy as np
+
+    from glyph.imageio import write_image
+
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise GlyphError(f"{out_dir} is not empty; choose a new folder so nothing is overwritten")
+    counts: dict[str, int] = {}
+    for img, ch in zip(refs.images, refs.chars, strict=True):
+        counts[ch] = counts.get(ch, 0) + 1
+        name = ch if counts[ch] == 1 else f"{ch}_{counts[ch]}"
+        write_image(out_dir / f"{name}.png", 1.0 - img.astype(np.float32) / 255.0)
+    return len(refs.chars)
+
+
+@app.command("refs")
+def refs(
+    folder: Path = typer.Argument(..., help="photos or scans, each named after its character (永.png, U+6C38.png)"),
+    out_path: Path = typer.Option(..., "--out", "-o", help="new folder for the clean references"),
+    size: int = typer.Option(64, help="output size in pixels"),
+    ink: Ink = typer.Option(Ink.auto, help="ink polarity of the photos"),
+) -> None:
+    """Normalise photos of handwriting into clean references (levelled, cropped to the ink, centred)."""
+    from glyph.data.refs import load_references
+
+    result = load_references(folder, size=size, ink=ink.value)
+    _report_skipped(result.skipped)
+    n = _write_refset(result, out_path)
+    for f, ch in zip(result.files, result.chars, strict=True):
+        info(f"used {f} as {ch}")
+    info(f"wrote {n} references to {out_path}")
+
+
+@app.command("sheet")
+def sheet(
+    photo: Path = typer.Argument(..., help="one photo or scan of a grid of handwritten characters"),
+    text: str = typer.Option(..., help="the characters on the sheet, in reading order (rows, left to right)"),
+    out_path: Path = typer.Option(..., "--out", "-o", help="new folder for the references"),
+    grid: str = typer.Option(None, help="ROWSxCOLS when automatic slicing fails, e.g. 4x5"),
+    size: int = typer.Option(64, help="output size in pixels"),
+    ink: Ink = typer.Option(Ink.auto, help="ink polarity of the photo"),
+) -> None:
+    """Slice a photographed sheet of characters into one clean reference per character."""
+    from glyph.data.refs import slice_sheet
+    from glyph.imageio import read_image
+
+    shape = None
+    if grid:
+        rows, _, cols = grid.lower().partition("x")
+        if not (rows.isdigit() and cols.isdigit() and int(rows) > 0 and int(cols) > 0):
+            raise GlyphError(f"--grid {grid!r}: expected ROWSxCOLS such as 4x5")
+        shape = (int(rows), int(cols))
+    pixels, kind = read_image(photo)
+    result = slice_sheet(pixels, kind, text, grid=shape, size=size, ink=ink.value, source=photo.name)
+    _report_skipped(result.skipped)
+    info(f"wrote {_write_refset(result, out_path)} references to {out_path}")
+
+
+@app.command("damage")
+def damage(
+    src: str = typer.Argument(..., help="clean glyphs: dataset folder, packed file or 'embedded'"),
+    out_path: Path = typer.Option(..., "--out", "-o", help="new folder: damaged/, clean/ and template/"),
+    seed: int = typer.Option(0, help="seed of the damage (same seed, same damage)"),
+    k: int = typer.Option(3, help="distinct wear operations per glyph"),
+    strength: float = typer.Option(1.0, help="severity (0: none, 1: default, 2: heavy)"),
+    n: int = typer.Option(None, help="only the first N glyphs"),
+    template_font: str = typer.Option("noto-sans-sc-regular", help="font of the standard-form channel (template/); "
+                                      "'none' to skip"),
+    layout: str = typer.Option(None, help="layout of SRC (default: detected)"),
+) -> None:
+    """Write damaged/clean pairs for restoration, plus each character's standard-font rendering."""
+    import numpy as np
+
+    from glyph.data.damage import Damage, damage_images
+    from glyph.data.sources import open_dataset
+    from glyph.imageio import write_image
+
+    data = open_dataset(src, layout)
+    if data.channels != 1:
+        raise GlyphError(f"{src} holds colour images; damage works on glyphs (one channel)")
+    if n is not None:
+        data = data.subset(slice(0, n))
+    if out_path.exists() and any(out_path.iterdir()):
+        raise GlyphError(f"{out_path} is not empty; choose a new folder so nothing is overwritten")
+    damaged = damage_images(data.images, seed=seed, config=Damage(k=k, strength=strength)).numpy()
+    chars = data.label_names("char") if "char" in data.labels else [f"{i:06d}" for i in range(len(data))]
+    writers = data.label_names("writer") if "writer" in data.labels else ["all"] * len(data)
+    for i, (ch, w) in enumerate(zip(chars, writers, strict=True)):
+        write_image(out_path / "damaged" / w / f"{ch}.png", 1.0 - damaged[i, 0] / 255.0)
+        write_image(out_path / "clean" / w / f"{ch}.png", 1.0 - data.images[i, 0].numpy() / 255.0)
+    if "char" in data.labels and template_font != "none":
+        from glyph.data.fonts import parse_font_specs
+        from glyph.data.render import RenderSpec, render_faces
+
+        meta = data.meta.get("render", {})
+        spec = RenderSpec(size=data.size[0], margin=meta.get("margin", 0.06), fit=meta.get("fit", "box"))
+        try:
+            (r,) = render_faces(parse_font_specs(template_font), sorted(set(chars)), spec)
+        except GlyphError as e:
+            warn(f"no template/ written: {e}")
+        else:
+            for img, ch in zip(r.images, r.chars, strict=True):
+                write_image(out_path / "template" / f"{ch}.png", 1.0 - img.astype(np.float32) / 255.0)
+            if r.dropped:
+                warn(f"template font lacks {sum(len(v) for v in r.dropped.values())} character(s)")
+    info(f"wrote {len(data)} damaged/clean pairs to {out_path}")

@@ -11,7 +11,7 @@ import typer
 from glyph.errors import GlyphError
 from glyph.registry import LoadFailure
 
-from . import console, data, listing, run
+from . import console, data, listing, run, train
 from .console import error
 
 
@@ -54,6 +54,7 @@ def build_app() -> typer.Typer:
     registry = get_registry()
     app.add_typer(run.build_run_app(registry), name="run")
     app.add_typer(data.app, name="data")
+    train.install(app)
     taken = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     for name, entry in sorted(registry.commands.items()):
         command = entry.obj

@@ -85,6 +85,9 @@ def make_command(entry: Entry) -> typer.models.CommandFunctionType:
         preset_enum = enum.Enum("Preset", {p: p for p in sorted(presets)}, type=str)
         params.append(inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
             preset_enum | None, typer.Option(help="start from a named preset of the method's Config")]))
+    if method_cls.trainable:
+        params.append(inspect.Parameter("weights", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            Path | None, typer.Option(help="run folder of trained weights (default: the weights shipped with glyph)")]))
     params.append(inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
         str | None, typer.Option(help="override the global --device for this run")]))
     params.append(inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
@@ -98,14 +101,21 @@ def make_command(entry: Entry) -> typer.models.CommandFunctionType:
         for name in choices:
             if isinstance(kwargs.get(name), enum.Enum):
                 kwargs[name] = kwargs[name].value
-        config = method_cls.Config()
-        if preset is not None:
-            name = preset.value if isinstance(preset, enum.Enum) else preset
-            config = apply_overrides(config, presets[name], f"preset '{name}'")
+        weights = kwargs.pop("weights", None)
         ctx = RunContext(device=validate_device_spec(device) if device else console.STATE.device,
                          seed=seed if seed is not None else console.STATE.seed)
+        if method_cls.trainable:
+            if preset is not None:
+                raise GlyphError("--preset applies to training; a trained method's config comes from its weights")
+            method = load_trained(entry, weights, ctx)
+        else:
+            config = method_cls.Config()
+            if preset is not None:
+                name = preset.value if isinstance(preset, enum.Enum) else preset
+                config = apply_overrides(config, presets[name], f"preset '{name}'")
+            method = method_cls(config)
         try:
-            method_cls(config).run(ctx, **kwargs)
+            method.run(ctx, **kwargs)
         except KeyboardInterrupt:
             print_report(ctx.report)
             error("interrupted; files already written are complete, nothing half-written was left")
@@ -118,6 +128,17 @@ def make_command(entry: Entry) -> typer.models.CommandFunctionType:
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__doc__ = entry.catalogue.get("summary", "")
     return command
+
+
+def load_trained(entry: Entry, weights: Path | None, ctx: RunContext) -> Any:
+    """The method with weights from ``weights`` (a run folder) or the weights shipped with it."""
+    from glyph.train import load_run
+
+    folder = weights or entry.obj.shipped_weights()
+    if folder is None:
+        raise GlyphError(f"method '{entry.name}' has no shipped weights; train it with `glyph train {entry.name} "
+                         f"--data ...` and pass --weights runs/{entry.name}")
+    return load_run(folder, entry.name, device=ctx.torch_device())
 
 
 class MethodGroup(TyperGroup):

@@ -7,11 +7,10 @@ from the repository root. Defaults do not live here: presets only override Confi
 from __future__ import annotations
 
 import functools
+import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 CATALOGUE_KEYS = ("summary", "task", "paper", "upstream", "status", "example", "presets")
 

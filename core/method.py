@@ -119,6 +119,7 @@ class Method:
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.Config()
         self.nets: dict[str, torch.nn.Module] = {}
+        self.schedulers: dict[str, Any] = {}  # learning-rate schedulers the trainer saves and restores
 
     # ---- training (used by the generic trainer) -------------------------------------------
     def build(self) -> dict[str, torch.nn.Module]:
@@ -147,12 +148,30 @@ class Method:
         return {"image": images}
 
     def train_step(self, batch: Mapping[str, Any], step: int, trainer: Any) -> dict[str, float]:
-        """One optimisation step over ``batch``; return the losses to log.
+        """One optimisation step over ``batch``; return the losses to log (floats or 0-d tensors).
 
-        ``trainer`` offers ``backward(loss, optimizer_name)`` (mixed-precision scaling included),
-        ``autocast()`` and the phase; the method zeroes, steps and orders its optimizers itself.
+        ``trainer`` (a :class:`glyph.train.Trainer`) offers ``autocast()`` for forward passes,
+        ``backward(loss)`` instead of ``loss.backward()`` and ``step(name)`` instead of
+        ``optimizer.step()``: loss scaling, the non-finite guard and the gradient average across
+        processes happen there. The method orders its own updates (e.g. D then G).
         """
         raise GlyphError(f"method '{self.name}' does not train")
+
+    def train_rows(self, data: Any) -> torch.Tensor | None:
+        """The dataset rows to train on (e.g. a split), or None for all of them."""
+        return None
+
+    def evaluate(self, data: Any) -> dict[str, float]:
+        """Numbers measured during training at ``eval_every`` (with EMA weights); a ``score`` key (lower is
+        better) marks the best checkpoint. The default measures nothing."""
+        return {}
+
+    def extra_state(self) -> dict[str, Any]:
+        """State besides networks and optimizers that resume needs (tensors, numbers, strings)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`extra_state`."""
 
     def preview(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Images in [0,1], shape [n, C, H, W], for the trainer's sample grids."""
@@ -163,6 +182,16 @@ class Method:
         """The ``glyph run NAME`` verb. Options are keyword-only parameters annotated with
         ``Annotated[type, Opt("help")]``; the CLI builds its flags from this signature."""
         raise NotImplementedError(f"{type(self).__name__} must define run()")
+
+    @classmethod
+    def shipped_weights(cls) -> Path | None:
+        """The run folder of default weights shipped inside the method's package (``default/`` next to its
+        module, holding ``config.json`` and ``weights/``), or None."""
+        import sys
+
+        module = sys.modules.get(cls.__module__)
+        folder = Path(module.__file__).parent / "default" if module and module.__file__ else None
+        return folder if folder is not None and (folder / "config.json").is_file() else None
 
     @classmethod
     def self_test_options(cls, workdir: Path) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 import tomllib
+
+import pytest
 
 from glyph.catalogue import CATALOGUE_KEYS, builtin_catalogue
 from glyph.config import apply_overrides

@@ -12,11 +12,10 @@ no ink: it is stored as RGB as it is, with ``meta["ink"] = "color"``.
 
 from __future__ import annotations
 
+import tomllib
 from functools import lru_cache
 from importlib import resources
 from typing import Any
-
-import tomllib
 
 INK_GLYPH = "glyph"  # meta["ink"]: 255 = ink, 0 = paper
 INK_COLOR = "color"  # meta["ink"]: RGB as it is

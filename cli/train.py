@@ -1,0 +1,181 @@
+"""``glyph train METHOD``: config layering, run folders, resume, and torchrun for several processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from glyph.errors import GlyphError
+
+from . import console
+from .console import info
+
+
+class PrecisionOpt(StrEnum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+def parse_sets(items: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``key=value`` items -> (method overrides, train overrides); ``train.key=value`` goes to the loop."""
+    method, train = {}, {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GlyphError(f"--set {item!r}: expected key=value, e.g. --set lr=0.0002 or --set train.log_every=10")
+        key = key.strip()
+        if key.startswith("train."):
+            train[key[6:]] = value.strip()
+        else:
+            method[key] = value.strip()
+    return method, train
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A TOML file: top-level keys override the method's Config, a [train] table the loop's."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise GlyphError(f"--config {path}: no such file") from None
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise GlyphError(f"--config {path}: not valid TOML ({e})") from None
+    train = data.pop("train", {})
+    if not isinstance(train, dict):
+        raise GlyphError(f"--config {path}: 'train' must be a table ([train])")
+    return data, train
+
+
+def _nproc(args: list[str], n: int) -> None:
+    """Re-launch this command under torchrun with ``n`` processes on this machine."""
+    rest, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", "-m", "glyph",
+           *rest]
+    info("launching: " + " ".join(cmd[1:]))
+    raise typer.Exit(subprocess.call(cmd))
+
+
+def train(
+    method: str = typer.Argument(..., help="method name (see `glyph list`)"),
+    data: str = typer.Option(None, "--data", help="dataset: folder, .safetensors file or 'embedded' (on resume: "
+                             "the run's own data by default)"),
+    preset: str = typer.Option(None, help="a named preset of the method (see `glyph info METHOD`)"),
+    config: Path = typer.Option(None, "--config", help="TOML file: method fields at the top level, loop fields "
+                                "in a train table"),
+    set_: list[str] = typer.Option(None, "--set", help="override: key=value (method) or train.key=value (loop)"),
+    steps: int = typer.Option(None, help="total optimisation steps"),
+    batch: int = typer.Option(None, help="batch size per process"),
+    out: Path = typer.Option(None, "--out", help="run folder (default runs/METHOD)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest checkpoint"),
+    device: str = typer.Option(None, help="override the global --device"),
+    precision: PrecisionOpt = typer.Option(None, help="auto (bf16 where supported), fp32, bf16, fp16 (CUDA)"),
+    compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks"),
+    nproc: int = typer.Option(None, help="train with N processes on this machine (runs torchrun for you)"),
+    layout: str = typer.Option(None, help="layout of --data when it is a folder (default: detected)"),
+    size: int = typer.Option(None, help="resize folder images to this size"),
+) -> None:
+    """Train a method; writes a run folder that `glyph run METHOD --weights RUN` loads."""
+    if nproc and nproc > 1 and "WORLD_SIZE" not in os.environ:
+        _nproc(sys.argv[1:], nproc)
+    from glyph.config import apply_overrides
+    from glyph.data.sources import open_dataset
+    from glyph.device import resolve_device, validate_device_spec
+    from glyph.distributed import from_env
+    from glyph.loader import get_registry
+    from glyph.train import Trainer, train_config_from
+
+    entry = get_registry().method(method)
+    cls = entry.obj
+    if not cls.trainable:
+        raise GlyphError(f"method '{method}' does not train (it has no networks); use `glyph run {method}`")
+    run_dir = out or Path("runs") / method
+    from glyph.checkpoint import RunDir
+
+    run = RunDir(run_dir)
+    method_over, train_over = parse_sets(set_ or [])
+    if resume:
+        if not run.exists():
+            raise GlyphError(f"--resume: {run_dir} holds no run; start one without --resume")
+        if preset or config or method_over or train_over or batch:
+            raise GlyphError("a resumed run keeps its config; only --steps (to extend it) and --device may change")
+        saved = run.read_config(method)
+        cfg = apply_overrides(cls.Config(), saved["config"], f"{run_dir}/config.json")
+        tcfg = train_config_from(saved["train"])
+        if steps is not None:
+            cfg = apply_overrides(cfg, {"steps": steps}, "--steps")
+        data = data or saved["data"]["source"]
+    else:
+        if run.exists():
+            raise GlyphError(f"{run_dir} already holds a run; add --resume to continue it or choose another --out")
+        if not data:
+            raise GlyphError("--data is required: a dataset folder, a .safetensors file, or 'embedded'")
+        cfg = cls.Config()
+        presets = entry.catalogue.get("presets") or {}
+        if preset:
+            if preset not in presets:
+                from glyph.errors import did_you_mean
+
+                raise GlyphError(f"method '{method}' has no preset '{preset}'{did_you_mean(preset, presets)}; presets: "
+                                 f"{', '.join(presets) or 'none'}")
+            cfg = apply_overrides(cfg, presets[preset], f"preset '{preset}'")
+        file_train: dict[str, Any] = {}
+        if config:
+            file_method, file_train = read_config_file(config)
+            cfg = apply_overrides(cfg, file_method, f"--config {config}")
+        cfg = apply_overrides(cfg, method_over, "--set")
+        cfg = apply_overrides(cfg, {k: v for k, v in (("steps", steps), ("batch", batch)) if v is not None}, "option")
+        tcfg = train_config_from({**file_train, **train_over})
+    if precision is not None:
+        tcfg.precision = precision.value
+    if compile_ is not None:
+        tcfg.compile = compile_
+    d = from_env()
+    spec = validate_device_spec(device) if device else console.STATE.device
+    dev = resolve_device(spec)
+    if d.enabled and dev.type == "cuda":
+        dev = resolve_device(f"cuda:{d.local_rank}")
+    if console.STATE.seed is not None and not resume:
+        tcfg.seed = console.STATE.seed
+    dataset = open_dataset(data, layout, size=size)
+    if resume and dataset.fingerprint() != saved["data"]["fingerprint"]:
+        raise GlyphError(f"the data at {data} is not the data this run started with (fingerprint differs); "
+                         f"give the original with --data")
+    trainer = Trainer(cls(cfg), dataset, run_dir, tcfg, dev, quiet=console.STATE.quiet, data_source=str(data))
+    try:
+        reason = trainer.fit(resume=resume)
+    finally:
+        from glyph.distributed import shutdown
+
+        shutdown()
+    if reason == "interrupted":
+        console.error(f"interrupted at step {trainer.step_no}; checkpoint saved. Resume with: glyph train {method} "
+                      f"--out {run_dir} --resume")
+        raise typer.Exit(130)
+    if d.main:
+        info(f"trained {method} for {trainer.step_no} steps into {run_dir}; use it with: glyph run {method} "
+             f"--weights {run_dir}")
+
+
+def install(app: typer.Typer) -> None:
+    """Add ``glyph train``."""
+    app.command("train")(train)
+
+

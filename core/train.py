@@ -1,0 +1,501 @@
+"""The one training loop for every method. It knows nothing about GANs (minGPT's Trainer rule).
+
+Per step the method supplies ``phase(step)`` -> ``make_batch(data, index, phase)`` ->
+``train_step(batch, step, trainer)``; the loop does everything else: device placement, seeding,
+precision (bf16 autocast on CPU and CUDA, fp16 with a GradScaler on CUDA), channels_last,
+cudnn.benchmark, optional torch.compile, EMA of the method's ``ema_parts``, gradient averaging
+across processes, a guard against non-finite losses, cadences for logs, sample grids, evaluation
+and checkpoints, exact resume, Ctrl-C handling and the trainer event hooks.
+
+Inside ``train_step`` a method calls ``trainer.backward(loss)`` and ``trainer.step("G")`` instead of
+``loss.backward()`` and ``optimizer.step()``: that is where loss scaling, the non-finite check and
+the cross-process gradient average happen. Numerically delicate terms (R1 gradients) are computed
+outside ``trainer.autocast()``, in fp32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from . import distributed
+from .checkpoint import RunDir, load_state, load_weights
+from .config import config_to_dict
+from .dataset import GlyphData
+from .ema import EMA
+from .errors import GlyphError
+from .events import RunInfo
+from .method import Method
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the loop itself (the recipe's settings live in the method's Config)."""
+
+    precision: Precision = field(default="auto", metadata={"help": "auto: bf16 where supported, else fp32"})
+    channels_last: bool = field(default=True, metadata={"help": "NHWC memory format for conv nets"})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the networks (measure first)"})
+    seed: int = field(default=0, metadata={"help": "seed of weights, data order and noise"})
+    deterministic: bool = field(default=False, metadata={"help": "deterministic kernels (bit-exact resume)"})
+    log_every: int = field(default=50, metadata={"help": "steps between logged metrics"})
+    sample_every: int = field(default=500, metadata={"help": "steps between sample grids (0: never)"})
+    eval_every: int = field(default=0, metadata={"help": "steps between evaluations (0: never)"})
+    ckpt_every: int = field(default=500, metadata={"help": "steps between checkpoints"})
+    keep_last: int = field(default=3, metadata={"help": "checkpoints kept besides the best"})
+    samples: int = field(default=64, metadata={"help": "images per sample grid"})
+    nan_limit: int = field(default=10, metadata={"help": "non-finite steps in a row before stopping"})
+
+    def validate(self) -> None:
+        """Reject impossible values."""
+        for name in ("log_every", "ckpt_every", "keep_last", "samples", "nan_limit"):
+            if getattr(self, name) < 1:
+                raise GlyphError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """Turn ``auto`` into a concrete precision and refuse what the device cannot do."""
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if device.type == "cpu" else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise GlyphError(f"--precision fp16 needs a CUDA device (it relies on a GradScaler); on {device.type} "
+                         f"use bf16 or fp32")
+    return precision
+
+
+class Trainer:
+    """Trains ``method`` on ``data`` into the run folder ``run_dir``."""
+
+    def __init__(self, method: Method, data: GlyphData, run_dir: str | Path, config: TrainConfig | None = None,
+                 device: torch.device | str = "cpu", quiet: bool = False, data_source: str = "") -> None:
+        self.method, self.config = method, config or TrainConfig()
+        self.config.validate()
+        self.run = RunDir(run_dir)
+        self.device = torch.device(device)
+        self.dist = distributed.from_env()
+        self.quiet = quiet or not self.dist.main
+        self.data_source = data_source
+        self.precision = resolve_precision(self.config.precision, self.device)
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
+        self.raw_data = data
+        self.step_no = 0
+        self.bad_streak = 0
+        self.bad_total = 0
+        self.best_score: float | None = None
+        self._bad_this_step = False
+        self._stop = False
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.ema: dict[str, EMA] = {}
+        self.phase_now: dict[str, Any] = {}
+
+    # ---- the API methods use inside train_step ----------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed-precision context for forward passes (a no-op in fp32)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def backward(self, loss: torch.Tensor) -> bool:
+        """Backpropagate ``loss`` (scaled under fp16). A non-finite loss is not backpropagated and marks
+        the step as skipped; returns whether the loss was finite."""
+        finite = bool(torch.isfinite(loss.detach()).all())
+        if not finite:
+            self._bad_this_step = True
+            return False
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+        return True
+
+    def step(self, name: str) -> bool:
+        """Average gradients across processes, then step optimizer ``name`` unless the step is skipped.
+
+        Gradients are cleared either way. Returns whether the optimizer stepped.
+        """
+        opt = self.optimizers[name]
+        params = [p for g in opt.param_groups for p in g["params"]]
+        bad = self._bad_this_step
+        if self.dist.enabled:
+            bad = distributed.any_rank(bad, self.device)
+            if not bad:
+                distributed.average_gradients(params, self.dist.world_size)
+        stepped = False
+        if bad:
+            self._bad_this_step = True
+        elif self.scaler is not None:
+            self.scaler.step(opt)
+            self.scaler.update()
+            stepped = True
+        else:
+            opt.step()
+            stepped = True
+        opt.zero_grad(set_to_none=True)
+        return stepped
+
+    @property
+    def phase(self) -> dict[str, Any]:
+        """The method's phase for the current step."""
+        return self.phase_now
+
+    # ---- set-up ------------------------------------------------------------------------------
+    def _seed(self, seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def _setup(self) -> None:
+        cfg = self.config
+        distributed.init(self.dist, self.device)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=False)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = not cfg.deterministic
+            torch.cuda.set_device(self.device)
+        self._seed(cfg.seed)  # the same on every rank: identical initial weights
+        nets = self.method.build()
+        if set(nets) != set(self.method.parts):
+            raise GlyphError(f"method '{self.method.name}' built parts {sorted(nets)}, declared {self.method.parts}")
+        fmt = torch.channels_last if cfg.channels_last and self.device.type != "mps" else torch.contiguous_format
+        for net in nets.values():
+            net.to(self.device, memory_format=fmt)
+            if self.dist.enabled:
+                distributed.broadcast_module(net)
+        self.nets = nets
+        self.optimizers = self.method.configure_optimizers()
+        decay = float(getattr(self.method.config, "ema_decay", 0.999))
+        self.ema = {p: EMA(nets[p], decay) for p in self.method.ema_parts}
+        if cfg.compile:
+            self._originals = dict(nets)
+            for name, net in nets.items():
+                self.method.nets[name] = torch.compile(net)
+        self._seed(cfg.seed + 1000 * self.dist.rank)  # different noise on every rank
+        self.data = self.raw_data.to(self.device)
+        from .data.loader import BatchLoader
+
+        rows = self.method.train_rows(self.data)
+        batch = int(self.method.phase(0).get("batch", self.method.config.batch))
+        self.loader = BatchLoader(len(self.data), batch, seed=cfg.seed, rows=rows, rank=self.dist.rank,
+                                  world_size=self.dist.world_size, device=self.device)
+        self.fixed_noise = torch.Generator().manual_seed(cfg.seed + 12345)
+
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return getattr(self, "_originals", None) or self.method.nets
+
+    # ---- state -------------------------------------------------------------------------------
+    def _state(self, per_rank_rng: list[torch.Tensor] | None = None) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "step": self.step_no,
+            "bad_streak": self.bad_streak,
+            "bad_total": self.bad_total,
+            "best_score": self.best_score if self.best_score is not None else float("nan"),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in getattr(self.method, "schedulers", {}).items()},
+            "ema_updates": {k: e.updates for k, e in self.ema.items()},
+            "loader": self.loader.state_dict(),
+            "method": self.method.extra_state(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "python": [*random.getstate()[1], random.getstate()[2] or 0.0],
+                "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+                "numpy_pos": int(np.random.get_state()[2]),
+                "fixed": self.fixed_noise.get_state(),
+            },
+        }
+        if self.device.type == "cuda":
+            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        if per_rank_rng is not None:  # every rank draws its own noise: keep each rank's generator state
+            state["rng"]["per_rank"] = per_rank_rng
+        return state
+
+    def _restore(self, ckpt: Path) -> None:
+        state = load_state(ckpt / "trainer.pt")
+        for part, net in self._modules().items():
+            net.load_state_dict(_checked(load_weights(ckpt / "weights" / f"{part}.safetensors"), net, part))
+        for part, ema in self.ema.items():
+            ema.load_state_dict(load_weights(ckpt / "weights" / f"{part}.ema.safetensors"),
+                                int(state["ema_updates"][part]))
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in getattr(self.method, "schedulers", {}).items():
+            s.load_state_dict(state["schedulers"][k])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        self.method.load_extra_state(state.get("method", {}))
+        self.loader.load_state_dict(state["loader"])
+        self.step_no = int(state["step"])
+        self.bad_streak, self.bad_total = int(state["bad_streak"]), int(state["bad_total"])
+        best = float(state["best_score"])
+        self.best_score = None if math.isnan(best) else best
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        py = rng["python"]
+        random.setstate((3, tuple(int(v) for v in py[:-1]), None if py[-1] == 0.0 else float(py[-1])))
+        np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), rng["numpy_pos"], 0, 0.0))
+        self.fixed_noise.set_state(rng["fixed"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        if self.dist.enabled:
+            per_rank = rng.get("per_rank", [])
+            if len(per_rank) != self.dist.world_size:
+                raise GlyphError(f"the checkpoint was written by {len(per_rank) or 1} process(es); resume it with "
+                                 f"the same number ({self.dist.world_size} now)")
+            torch.set_rng_state(per_rank[self.dist.rank])
+
+    def run_config(self) -> dict[str, Any]:
+        """What config.json records."""
+        import glyph
+
+        return {
+            "method": self.method.name,
+            "glyph_version": glyph.__version__,
+            "config": config_to_dict(self.method.config),
+            "train": config_to_dict(self.config),
+            "parts": list(self.method.parts),
+            "ema_parts": list(self.method.ema_parts),
+            "data": {"source": self.data_source, "fingerprint": self.raw_data.fingerprint(),
+                     "images": len(self.raw_data), "shape": list(self.raw_data.images.shape[1:]),
+                     "ink": self.raw_data.meta.get("ink", "glyph"),
+                     "classes": {k: len(v) for k, v in self.raw_data.classes.items()}},
+            "world_size": self.dist.world_size,
+        }
+
+    def save(self, best: bool = False) -> Path | None:
+        """Write a checkpoint of the current step (rank 0 only) and fire ``glyph_checkpoint_saved``."""
+        path = None
+        per_rank = None
+        if self.dist.enabled:  # a collective: every rank takes part, only rank 0 writes
+            mine = torch.get_rng_state()
+            per_rank = [torch.empty_like(mine) for _ in range(self.dist.world_size)]
+            torch.distributed.all_gather(per_rank, mine)
+        if self.dist.main:
+            weights = {p: n.state_dict() for p, n in self._modules().items()}
+            ema = {p: e.state_dict() for p, e in self.ema.items()}
+            path = self.run.save_checkpoint(self.step_no, weights, ema, self._state(per_rank), self.config.keep_last,
+                                            best)
+        if self.dist.enabled:
+            torch.distributed.barrier()
+        if path is not None:
+            self._notify("glyph_checkpoint_saved", step=self.step_no, path=path)
+        return path
+
+    # ---- the loop ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def using_ema(self) -> Iterator[None]:
+        """Temporarily put the EMA copies in place of the networks (for samples and evaluation)."""
+        saved = dict(self.method.nets)
+        for part, ema in self.ema.items():
+            self.method.nets[part] = ema.module
+        try:
+            yield
+        finally:
+            self.method.nets.update(saved)
+
+    def _sample(self) -> None:
+        if not self.dist.main or self.config.sample_every <= 0:
+            return
+        from .grid import tile
+        from .imageio import write_image
+
+        for use_ema in ([False, True] if self.ema else [False]):
+            ctx = self.using_ema() if use_ema else contextlib.nullcontext()
+            g = torch.Generator().manual_seed(self.config.seed + 777)
+            with ctx, torch.no_grad(), self.autocast():
+                images = self.method.preview(self.config.samples, generator=g).float().clamp(0, 1).cpu()
+            shown = images.permute(0, 2, 3, 1).numpy()
+            if self.raw_data.meta.get("ink", "glyph") == "glyph":
+                shown = 1.0 - shown
+            write_image(self.run.sample_path(self.step_no, use_ema), tile(shown[..., 0] if shown.shape[-1] == 1
+                                                                        else shown))
+
+    def _evaluate(self) -> bool:
+        with self.using_ema(), torch.no_grad():
+            scores = self.method.evaluate(self.data)
+        if not scores:
+            return False
+        if self.dist.main:
+            self.run.append_metrics({"step": self.step_no, **{f"eval/{k}": v for k, v in scores.items()}})
+        score = scores.get("score")
+        if score is not None and (self.best_score is None or score < self.best_score):
+            self.best_score = float(score)
+            return True
+        return False
+
+    def _notify(self, event: str, **kwargs: Any) -> None:
+        from .loader import notify
+
+        notify(event, run=self.info, **kwargs)
+
+    def fit(self, resume: bool = False) -> str:
+        """Train to ``method.config.steps``; return why it stopped: finished, interrupted or diverged."""
+        from .progress import TrainProgress
+
+        self._setup()
+        if resume:
+            ckpt = self.run.latest_checkpoint()
+            if ckpt is None:
+                raise GlyphError(f"{self.run.path} has no complete checkpoint to resume from; start without "
+                                 f"--resume")
+            self._restore(ckpt)
+        elif self.dist.main:
+            self.run.write_config(self.run_config())
+        total = int(self.method.config.steps)
+        self.info = RunInfo(self.method.name, self.run.path, self.run_config(), str(self.device), self.dist.rank,
+                            self.dist.world_size, self.step_no)
+        self._notify("glyph_train_start")
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_interrupt(signum: int, frame: Any) -> None:
+            self._stop = True  # finish the step, save, tell how to resume
+            signal.signal(signal.SIGINT, previous)  # a second Ctrl-C stops at once
+
+        if self.dist.main:
+            with contextlib.suppress(ValueError):  # not the main thread: no handler
+                signal.signal(signal.SIGINT, on_interrupt)
+        progress = TrainProgress(total, self.step_no, self.quiet, f"{self.method.name}")
+        reason = "finished"
+        t_log, s_log, imgs = time.perf_counter(), self.step_no, 0
+        try:
+            while self.step_no < total:
+                self.phase_now = self.method.phase(self.step_no)
+                self.loader.batch_size = int(self.phase_now.get("batch", self.method.config.batch))
+                index = self.loader.next()
+                batch = self.method.make_batch(self.data, index, self.phase_now)
+                if self.config.channels_last and self.device.type != "mps":
+                    batch = {k: v.contiguous(memory_format=torch.channels_last)
+                             if isinstance(v, torch.Tensor) and v.ndim == 4 else v for k, v in batch.items()}
+                self._bad_this_step = False
+                for opt in self.optimizers.values():
+                    # Gradients never carry over between steps: a GAN's G step also fills D's gradients,
+                    # which would otherwise leak into the next D step (and make resume inexact).
+                    opt.zero_grad(set_to_none=True)
+                for net in self.method.nets.values():
+                    net.train()
+                losses = self.method.train_step(batch, self.step_no, self)
+                self.step_no += 1
+                imgs += len(index) * self.dist.world_size
+                if self._bad_this_step:
+                    self.bad_streak += 1
+                    self.bad_total += 1
+                    if self.bad_streak >= self.config.nan_limit:
+                        reason = "diverged"
+                        break
+                else:
+                    self.bad_streak = 0
+                    for part, ema in self.ema.items():
+                        ema.update(self._modules()[part])
+                if self.dist.enabled:
+                    for net in self._modules().values():
+                        distributed.broadcast_module(net, buffers_only=True)
+                if self.step_no % self.config.log_every == 0 or self.step_no == total:
+                    dt = max(time.perf_counter() - t_log, 1e-9)
+                    record = {"step": self.step_no, **{k: float(v) for k, v in losses.items()},
+                              "it/s": (self.step_no - s_log) / dt, "img/s": imgs / dt,
+                              "skipped": float(self.bad_total)}
+                    if self.dist.main:
+                        self.run.append_metrics(record)
+                    progress.update(self.step_no, record)
+                    self._notify("glyph_train_step", step=self.step_no, metrics=record)
+                    t_log, s_log, imgs = time.perf_counter(), self.step_no, 0
+                best = False
+                if self.config.eval_every and self.step_no % self.config.eval_every == 0:
+                    best = self._evaluate()
+                if self.config.sample_every and self.step_no % self.config.sample_every == 0:
+                    self._sample()
+                if (self.step_no % self.config.ckpt_every == 0 or best) and not self.bad_streak:
+                    self.save(best=best)  # never during a run of skipped steps: resume starts before it
+                if self._stop:
+                    reason = "interrupted"
+                    break
+        finally:
+            progress.close()
+            if self.dist.main:
+                with contextlib.suppress(ValueError):
+                    signal.signal(signal.SIGINT, previous)
+        if reason == "diverged":
+            self._notify("glyph_train_end", step=self.step_no, reason=reason)
+            last = self.run.latest_checkpoint()
+            raise GlyphError(f"training diverged: {self.bad_streak} steps in a row had non-finite losses (step "
+                             f"{self.step_no}); the last good checkpoint is {last or 'none'}; lower the learning "
+                             f"rate or use --precision fp32, then --resume")
+        latest = self.run.latest_checkpoint()
+        if latest is None or latest.name != f"step-{self.step_no:06d}":
+            self.save()
+        if reason == "finished" and self.config.sample_every:
+            self._sample()
+        self._notify("glyph_train_end", step=self.step_no, reason=reason)
+        return reason
+
+
+def _checked(state: dict[str, torch.Tensor], net: torch.nn.Module, part: str) -> dict[str, torch.Tensor]:
+    """Refuse weights whose names or shapes do not fit ``net`` with a message instead of a traceback."""
+    own = net.state_dict()
+    if set(state) != set(own):
+        missing, extra = sorted(set(own) - set(state))[:3], sorted(set(state) - set(own))[:3]
+        raise GlyphError(f"weights for '{part}' do not fit this network (missing {missing}, unexpected {extra}); "
+                         f"they come from a different method or config")
+    for k, v in state.items():
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise GlyphError(f"weights for '{part}' were trained with another config: {k} has shape "
+                             f"{tuple(v.shape)}, this network expects {tuple(own[k].shape)}")
+    return state
+
+
+def load_run(path: str | Path, method_name: str | None = None, device: torch.device | str = "cpu",
+             ema: bool = True, checkpoint: str | None = None) -> Method:
+    """Rebuild a trained method from its run folder alone (EMA weights preferred for inference).
+
+    :param method_name: the method the caller expects; another method's run folder is an error.
+    :param checkpoint: ``best``, a checkpoint folder name, or None for the run's latest weights.
+    """
+    from .config import apply_overrides
+    from .loader import get_registry
+
+    run = RunDir(path)
+    config = run.read_config(method_name)
+    cls = get_registry().method(config["method"]).obj
+    try:
+        method_config = apply_overrides(cls.Config(), config.get("config", {}), f"{run.path / 'config.json'}")
+    except GlyphError as e:
+        raise GlyphError(f"{e} (the run was made by another glyph version: {config.get('glyph_version')})") from None
+    method = cls(method_config)
+    method.data_info = config.get("data", {})
+    nets = method.build()
+    folder = run.path / "weights"
+    if checkpoint == "best":
+        best = run.best_checkpoint()
+        if best is None:
+            raise GlyphError(f"{run.path} has no best checkpoint (train with evaluation enabled)")
+        folder = best / "weights"
+    elif checkpoint:
+        folder = run.ckpt_root / checkpoint / "weights"
+    for part, net in nets.items():
+        ema_file = folder / f"{part}.ema.safetensors"
+        use = ema_file if ema and ema_file.is_file() else folder / f"{part}.safetensors"
+        net.load_state_dict(_checked(load_weights(use), net, part))
+        net.to(device).eval()
+    return method
+
+
+def train_config_from(overrides: dict[str, Any]) -> TrainConfig:
+    """A TrainConfig with ``overrides`` applied and validated."""
+    from .config import apply_overrides
+
+    cfg = apply_overrides(TrainConfig(), overrides, "train")
+    cfg.validate()
+    return cfg
+
+
