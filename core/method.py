@@ -194,6 +194,11 @@ class Method:
         return folder if folder is not None and (folder / "config.json").is_file() else None
 
     @classmethod
+    def self_test_data(cls) -> Any:
+        """A small GlyphData for the conformance checks' two training steps (None: the embedded dataset)."""
+        return None
+
+    @classmethod
     def self_test_options(cls, workdir: Path) -> dict[str, Any]:
         """Options for a small real ``run`` that :func:`glyph.testing.check_method` executes.
 

@@ -80,6 +80,7 @@ def check_method(name: str, workdir: Path | None = None) -> list[str]:
         _check(images.ndim == 4 and images.shape[0] == 2, f"preview(2) must be [2, C, H, W], got {tuple(images.shape)}")
         _check(float(images.min()) >= 0.0 and float(images.max()) <= 1.0, "preview() images must lie in [0, 1]")
         done.append("build")
+        done.append(_check_training(cls, method.config, workdir))
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(workdir) if workdir else Path(tmp)
@@ -95,3 +96,29 @@ def check_method(name: str, workdir: Path | None = None) -> list[str]:
                     read_image(path)
             done.append("run")
     return done
+
+
+def _check_training(cls: type[Method], tiny: Any, workdir: Path | None) -> str:
+    """Two real training steps through glyph's trainer, a checkpoint, and the run folder loaded back."""
+    import dataclasses as dc
+
+    from .data.sources import open_dataset
+    from .train import Trainer, TrainConfig, load_run
+
+    fields = {f.name for f in dc.fields(tiny)}
+    _check({"steps", "batch"} <= fields, f"{cls.__name__}.Config needs 'steps' and 'batch' fields for the trainer")
+    tiny = dc.replace(tiny, steps=2)
+    data = cls.self_test_data() or open_dataset("embedded")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(workdir or tmp) / "check-run"
+        trainer = Trainer(cls(tiny), data, run, TrainConfig(log_every=1, sample_every=2, ckpt_every=2, samples=4,
+                                                            precision="fp32"), "cpu", quiet=True)
+        _check(trainer.fit() == "finished", "two training steps did not finish")
+        _check((run / "samples" / "step-000002.png").is_file(), "the trainer wrote no sample grid")
+        loaded = load_run(run, cls.name)
+        import torch
+
+        with torch.no_grad():
+            images = loaded.preview(2).detach()
+        _check(float(images.min()) >= 0.0 and float(images.max()) <= 1.0, "a reloaded run must preview in [0, 1]")
+    return "train"

@@ -22,6 +22,8 @@ def test_builtin_methods_conform(name):
 @dataclass
 class ToyConfig:
     width: int = 4
+    steps: int = 10
+    batch: int = 4
 
 
 class Toy(glyph.Method):
@@ -49,6 +51,16 @@ class Toy(glyph.Method):
         x = self.nets["G"](torch.randn(n, 2, generator=generator))
         return torch.sigmoid(x).view(n, 1, self.config.width, self.config.width)
 
+    def train_step(self, batch, step, trainer):
+        import torch
+
+        target = torch.nn.functional.adaptive_avg_pool2d(batch["image"], self.config.width).flatten(1)
+        with trainer.autocast():
+            loss = (self.nets["G"](torch.randn(len(target), 2)) - target).pow(2).mean()
+        trainer.backward(loss)
+        trainer.step("G")
+        return {"loss": loss.detach()}
+
     def run(self, ctx, *, n: Annotated[int, glyph.Opt("how many")] = 1):
         """Nothing to do."""
 
@@ -67,7 +79,8 @@ def inject():
 
 def test_trainable_checks_pass_for_a_good_toy(inject):
     inject(Toy, presets={"tiny": {"width": 2}})
-    assert "build" in check_method("toy")
+    done = check_method("toy")
+    assert "build" in done and "train" in done
 
 
 def test_trainable_without_tiny_preset_fails(inject):
