@@ -12,6 +12,7 @@ from glyph.errors import GlyphError
 from glyph.registry import LoadFailure
 
 from . import console, data, listing, run, train
+from . import eval as eval_cli
 from .console import error
 
 
@@ -55,6 +56,7 @@ def build_app() -> typer.Typer:
     app.add_typer(run.build_run_app(registry), name="run")
     app.add_typer(data.app, name="data")
     train.install(app)
+    eval_cli.install(app)
     taken = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     for name, entry in sorted(registry.commands.items()):
         command = entry.obj

@@ -1,0 +1,189 @@
+"""``glyph eval``: compare image sets with the offline judge and the field's metrics; fit the judge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from glyph.errors import GlyphError
+
+from . import console
+from .console import info
+
+app = typer.Typer(help="Evaluate generated glyphs offline; `glyph eval fit-judge` reproduces the judge.",
+                  context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
+
+
+def _load_source(src: str, n: int, device) -> tuple:
+    """A dataset, or ``run:RUN`` sampled on the fly (``n`` images from the run's EMA weights)."""
+    import torch
+
+    from glyph import GlyphData
+    from glyph.data.sources import open_dataset
+    from glyph.train import load_run
+
+    if not src.startswith("run:"):
+        return open_dataset(src), src
+    folder = Path(src[4:])
+    method = load_run(folder, device=device)
+    g = torch.Generator().manual_seed(console.STATE.seed or 0)
+    chunks = []
+    with torch.no_grad():
+        for i in range(0, n, 256):
+            chunks.append(method.preview(min(256, n - i), generator=g).float().clamp(0, 1).cpu())
+    images = (torch.cat(chunks) * 255 + 0.5).to(torch.uint8)
+    ink = getattr(method, "data_info", {}).get("ink", "glyph")
+    return GlyphData(images, meta={"ink": ink, "source": src}), f"{src} ({n} samples)"
+
+
+@app.callback()
+def evaluate(
+    ctx: typer.Context,
+    real: str = typer.Option(None, help="reference set: folder, packed file, 'embedded'"),
+    fake: str = typer.Option(None, help="set to judge: folder, packed file, or run:RUN_FOLDER (sampled)"),
+    metrics: str = typer.Option(None, help="comma-separated metrics (default: all that apply); see --list"),
+    json_out: Path = typer.Option(None, "--json", help="write results and protocol as JSON"),
+    n: int = typer.Option(10000, "--n", help="images to sample from a run: source"),
+    judge: Path = typer.Option(None, help="judge folder (default: the judge shipped with glyph)"),
+    inception_weights: Path = typer.Option(None, help="pytorch-fid Inception weights file for inception_fid"),
+    fid_resize: str = typer.Option("bilinear", help="Inception resize: bilinear (pytorch-fid) or clean (clean-fid)"),
+    list_: bool = typer.Option(False, "--list", help="list the metrics and exit"),
+) -> None:
+    """Compare a generated set with a reference set: FGD, KID, content/style accuracy, SSIM, PSNR, L1, RMSE."""
+    import json
+
+    from rich.table import Table
+
+    from glyph.device import resolve_device
+    from glyph.eval.metrics import EvalContext, protocol
+    from glyph.eval.metrics import evaluate as run_metrics
+    from glyph.loader import get_registry
+
+    if ctx.invoked_subcommand:
+        return
+    table_m = get_registry().metrics
+    if list_:
+        for name, entry in table_m.items():
+            console.out.print(f"{name:15s} {entry.obj.needs:7s} {entry.obj.summary}")
+        return
+    if not real or not fake:
+        raise GlyphError("give both --real and --fake (folders, packed files, 'embedded' or run:RUN); "
+                         "`glyph eval --list` lists the metrics")
+    if fid_resize not in ("bilinear", "clean"):
+        raise GlyphError(f"--fid-resize {fid_resize!r}: use bilinear or clean")
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    for m in names or []:
+        get_registry().metric(m)  # unknown names fail before any work
+    device = resolve_device(console.STATE.device)
+    real_data, real_src = _load_source(real, n, device)
+    fake_data, fake_src = _load_source(fake, n, device)
+    ectx = EvalContext(judge_path=judge, inception_weights=inception_weights, fid_resize=fid_resize, device=device)
+    with console.err.status("evaluating"):
+        results, skipped = run_metrics(real_data, fake_data, names, ectx)
+    for name, why in skipped.items():
+        console.warn(f"{name} skipped: {why}")
+    table = Table(title=f"{fake_src} vs {real_src}", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        table.add_row(key, f"{value:.6g}")
+    console.out.print(table)
+    if json_out:
+        from glyph.imageio import atomic_output
+
+        record = {"results": results, "skipped": skipped,
+                  "protocol": protocol(real_data, fake_data, ectx, real_src, fake_src)}
+        with atomic_output(json_out) as tmp:
+            tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False))
+        info(f"wrote {json_out}")
+
+
+@app.command("fit-judge")
+def fit_judge(
+    out: Path = typer.Option(Path("runs/judge"), "--out", help="run folder of the fit (checkpoints, metrics)"),
+    data: str = typer.Option(None, help="training glyphs with char and writer labels (default: render the corpus)"),
+    charset: str = typer.Option("gb2312", help="characters the judge reads, when rendering the corpus"),
+    steps: int = typer.Option(None, help="optimisation steps (default: JudgeConfig.steps)"),
+    batch: int = typer.Option(None, help="images per step"),
+    arch: str = typer.Option(None, help="timm architecture"),
+    resume: bool = typer.Option(False, "--resume", help="continue the fit in --out"),
+    export: Path = typer.Option(None, help="where to write the judge (default: OUT/judge)"),
+    eval_every: int = typer.Option(500, help="steps between held-out evaluations (best checkpoint)"),
+) -> None:
+    """Train the judge on the corpus fonts (only the corpus: other fonts are for held-out evaluation)."""
+    import dataclasses
+
+    from glyph.checkpoint import RunDir, load_weights
+    from glyph.data.charsets import load_charset
+    from glyph.data.fonts import parse_font_specs
+    from glyph.data.packed import load_packed, save_packed
+    from glyph.data.render import RenderSpec, render_dataset
+    from glyph.data.sources import open_dataset
+    from glyph.device import resolve_device
+    from glyph.eval.judge import JudgeConfig, JudgeFit, export_judge
+    from glyph.train import TrainConfig, Trainer
+
+    run = RunDir(out)
+    cache = out / "data.safetensors"
+    if resume and cache.is_file():
+        dataset = load_packed(cache)
+    elif data:
+        dataset = open_dataset(data)
+    else:
+        with console.err.status("rendering the corpus fonts"):
+            dataset, _ = render_dataset(parse_font_specs("corpus"), load_charset(charset), RenderSpec(size=64))
+    if not {"char", "writer"} <= set(dataset.labels):
+        raise GlyphError("the judge needs data with 'char' and 'writer' labels (e.g. rendered fonts)")
+    if dataset.size != (64, 64) or dataset.channels != 1:
+        raise GlyphError(f"the judge reads 64 px glyphs with one channel; got {dataset.channels}x{dataset.size}")
+    if not resume:
+        if run.exists():
+            raise GlyphError(f"{out} already holds a fit; add --resume or choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        save_packed(dataset, cache)
+    cfg = JudgeConfig()
+    if resume:
+        saved = run.read_config("judge")
+        cfg = JudgeConfig(**saved["config"])
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in (("steps", steps), ("batch", batch), ("arch", arch))
+                                      if v is not None})
+    method = JudgeFit(cfg, dataset.classes["char"], dataset.classes["writer"])
+    tcfg = TrainConfig(sample_every=0, eval_every=eval_every, ckpt_every=eval_every, log_every=50, keep_last=2)
+    trainer = Trainer(method, dataset, out, tcfg, resolve_device(console.STATE.device), quiet=console.STATE.quiet,
+                      data_source=str(cache))
+    reason = trainer.fit(resume=resume)
+    if reason != "finished":
+        console.error(f"fit {reason} at step {trainer.step_no}; continue with: glyph eval fit-judge --out {out} "
+                      f"--resume")
+        raise typer.Exit(130)
+    scores = method.evaluate(trainer.data)
+    best = run.best_checkpoint() or run.latest_checkpoint()
+    net = method.nets["net"]
+    net.load_state_dict(load_weights(best / "weights" / "net.safetensors"))
+    final = method.evaluate(trainer.data)
+    import glyph
+
+    card = {
+        "name": "glyph judge",
+        "glyph_version": glyph.__version__,
+        "arch": cfg.arch,
+        "input": {"size": 64, "channels": 1, "range": "[-1, 1], +1 = full ink (glyph's 255-ink convention)"},
+        "feature_dim": net.dim,
+        "charset": {"name": dataset.meta.get("charset", "custom"), "size": len(dataset.classes["char"]),
+                    "chars": "".join(dataset.classes["char"])},
+        "styles": list(dataset.classes["writer"]),
+        "data": {"source": dataset.meta.get("source"), "fonts": dataset.meta.get("fonts", []),
+                 "render": dataset.meta.get("render", {}), "glyphs": len(dataset)},
+        "training": {**dataclasses.asdict(cfg), "checkpoint": best.name},
+        "heldout": {"share_of_face_char_pairs": cfg.holdout, "char_top1": round(final["heldout_char_acc"], 4),
+                    "style_top1": round(final["heldout_style_acc"], 4)},
+    }
+    folder = export_judge(net, card, export or out / "judge")
+    info(f"judge written to {folder}: held-out character accuracy {final['heldout_char_acc']:.4f}, style accuracy "
+         f"{final['heldout_style_acc']:.4f} (last step: {scores['heldout_char_acc']:.4f})")
+
+
+def install(app_: typer.Typer) -> None:
+    """Add ``glyph eval``."""
+    app_.add_typer(app, name="eval")

@@ -1,0 +1,346 @@
+"""glyph's metrics, each a :class:`glyph.Metric` registered through ``glyph_register_metrics``.
+
+Set metrics compare two unpaired sets through the judge's features (FGD, KID) or the Inception
+network (Inception-FID); label metrics read what the judge sees in the generated set (content and
+style accuracy, an Inception-score analogue); pair metrics compare aligned images (SSIM, PSNR, L1,
+RMSE), aligned by (writer, character) labels or else by order. Images reach the metrics as
+:class:`glyph.GlyphData`; :class:`EvalContext` computes the judge's outputs once per set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..dataset import GlyphData
+from ..metric import Metric
+from . import stats
+
+JUDGE_SIZE = 64
+
+
+class Unavailable(Exception):
+    """A metric that cannot run on this input or machine; the message says why (it is skipped)."""
+
+
+def to_judge_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 glyphs (255 = ink) -> the judge's input: one channel, 64 px (bilinear, antialiased), [-1, 1]."""
+    x = images.float().div(255)
+    if x.shape[1] == 3:
+        x = 1.0 - (0.299 * (1 - x[:, 0]) + 0.587 * (1 - x[:, 1]) + 0.114 * (1 - x[:, 2])).unsqueeze(1)
+    if x.shape[-2:] != (JUDGE_SIZE, JUDGE_SIZE):
+        x = F.interpolate(x, size=(JUDGE_SIZE, JUDGE_SIZE), mode="bilinear", antialias=True, align_corners=False)
+    return x.mul(2).sub(1)
+
+
+@dataclass
+class JudgeOutputs:
+    """What the judge sees in one set."""
+
+    features: np.ndarray
+    char_probs: np.ndarray
+    style_probs: np.ndarray
+
+
+def _cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "glyph" / "stats"
+
+
+@dataclass
+class EvalContext:
+    """Shared, lazily computed resources: the judge, its outputs per set, Inception features."""
+
+    judge_path: str | Path | None = None
+    inception_weights: str | Path | None = None
+    fid_resize: str = "bilinear"
+    device: torch.device | str = "cpu"
+    batch: int = 256
+    kid_subsets: int = 100
+    _judge: Any = None
+    _outputs: dict[int, JudgeOutputs] = field(default_factory=dict)
+    _inception: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def judge(self) -> Any:
+        """The judge (loaded on first use)."""
+        if self._judge is None:
+            from .judge import load_judge
+
+            self._judge = load_judge(self.judge_path, self.device)
+        return self._judge
+
+    @torch.no_grad()
+    def outputs(self, data: GlyphData) -> JudgeOutputs:
+        """Judge features and class probabilities of ``data`` (computed once)."""
+        key = id(data)
+        if key not in self._outputs:
+            net = self.judge.net
+            feats, chars, styles = [], [], []
+            for i in range(0, len(data), self.batch):
+                x = to_judge_input(data.images[i:i + self.batch]).to(self.device)
+                f, c, s = net(x)
+                feats.append(f.double().cpu().numpy())
+                chars.append(torch.softmax(c.double(), 1).cpu().numpy())
+                styles.append(torch.softmax(s.double(), 1).cpu().numpy())
+            self._outputs[key] = JudgeOutputs(np.concatenate(feats), np.concatenate(chars), np.concatenate(styles))
+        return self._outputs[key]
+
+    def set_stats(self, data: GlyphData, name: str, features: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance of a set's features, cached on disk per dataset and extractor."""
+        tag = f"{name}-{data.fingerprint()}-{self.judge.hash if name == 'judge' else self.fid_resize}-{data.size}"
+        path = _cache_dir() / f"{hashlib.blake2b(tag.encode(), digest_size=12).hexdigest()}.npz"
+        if path.is_file():
+            with np.load(path) as z:
+                return z["mu"], z["sigma"]
+        mu, sigma = stats.mean_cov(features())
+        try:
+            from ..imageio import atomic_output
+
+            with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, mu=mu, sigma=sigma)
+        except OSError:
+            pass
+        return mu, sigma
+
+    def inception(self, data: GlyphData) -> np.ndarray:
+        """Inception pool features of ``data`` (needs the local weights file)."""
+        from .inception import HOW_TO_GET, FIDInception, inception_features, weights_path
+
+        path = weights_path(self.inception_weights)
+        if path is None:
+            raise Unavailable(HOW_TO_GET)
+        key = id(data)
+        if key not in self._inception:
+            model = FIDInception().load(path).to(self.device).eval()
+            self._inception[key] = inception_features(data.images, model, data.meta.get("ink", "glyph"),
+                                                      self.fid_resize, device=self.device)
+        return self._inception[key]
+
+
+def _label_names(data: GlyphData, column: str) -> list[str] | None:
+    return data.label_names(column) if column in data.labels else None
+
+
+class FGD(Metric):
+    """Fréchet glyph distance: FID's formula on the judge's features (not comparable to Inception-FID)."""
+
+    name = "fgd"
+    summary = "Fréchet distance of judge features (lower is better)"
+    needs = "sets"
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        ctx: EvalContext = context["ctx"]
+        m1, s1 = ctx.set_stats(real, "judge", lambda: ctx.outputs(real).features)
+        m2, s2 = stats.mean_cov(ctx.outputs(fake).features)
+        return {"fgd": stats.frechet_distance(m1, s1, m2, s2)}
+
+
+class KID(Metric):
+    """Kernel distance on judge features: unbiased, so fair at the few thousand images glyph sets have."""
+
+    name = "kid"
+    summary = "unbiased kernel distance of judge features, mean and std over subsets"
+    needs = "sets"
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        ctx: EvalContext = context["ctx"]
+        mean, std = stats.kid(ctx.outputs(real).features, ctx.outputs(fake).features, subsets=ctx.kid_subsets)
+        return {"kid": mean, "kid_std": std}
+
+
+class ContentAccuracy(Metric):
+    """Share of generated glyphs the judge reads as the intended character (DSF-GAN's RA)."""
+
+    name = "content_acc"
+    summary = "judge top-1 against the intended character (recognizability)"
+    needs = "labels"
+    higher_is_better = True
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        ctx: EvalContext = context["ctx"]
+        chars = _label_names(fake, "char")
+        if chars is None:
+            raise Unavailable("the generated set has no character labels (name files after their character)")
+        index = {c: i for i, c in enumerate(ctx.judge.chars)}
+        known = np.array([c in index for c in chars])
+        if not known.any():
+            raise Unavailable("none of the generated characters is in the judge's charset")
+        target = np.array([index.get(c, -1) for c in chars])
+        pred = ctx.outputs(fake).char_probs.argmax(1)
+        conf = ctx.outputs(fake).char_probs.max(1)
+        out = {"content_acc": float((pred[known] == target[known]).mean()),
+               "confident_share": float((conf >= 0.5).mean()), "content_n": float(known.sum())}
+        return out
+
+
+class StyleAccuracy(Metric):
+    """Share of generated glyphs the judge's style head attributes to the intended corpus style."""
+
+    name = "style_acc"
+    summary = "judge style head top-1 against the intended corpus style"
+    needs = "labels"
+    higher_is_better = True
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        ctx: EvalContext = context["ctx"]
+        writers = _label_names(fake, "writer")
+        styles = {s: i for i, s in enumerate(ctx.judge.styles)}
+        if writers is None or not any(w in styles for w in writers):
+            raise Unavailable("the generated set has no writer labels naming corpus styles")
+        known = np.array([w in styles for w in writers])
+        target = np.array([styles.get(w, -1) for w in writers])
+        pred = ctx.outputs(fake).style_probs.argmax(1)
+        return {"style_acc": float((pred[known] == target[known]).mean()), "style_n": float(known.sum())}
+
+
+class JudgeIS(Metric):
+    """An Inception-score analogue on the judge's character head: confident and diverse characters."""
+
+    name = "judge_is"
+    summary = "exp(E KL(p(char|x) || p(char))) over 10 splits"
+    needs = "sets"
+    higher_is_better = True
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        mean, std = stats.inception_score(context["ctx"].outputs(fake).char_probs)
+        return {"judge_is": mean, "judge_is_std": std}
+
+
+def pairs(real: GlyphData, fake: GlyphData) -> tuple[torch.Tensor, torch.Tensor]:
+    """Aligned float images in display polarity ([N, C, H, W] in [0, 1]), by (writer, char) or by order."""
+    keys = [c for c in ("writer", "char") if c in real.labels and c in fake.labels]
+    if "char" in keys:
+        index = {k: i for i, k in enumerate(zip(*(real.label_names(c) for c in keys), strict=True))}
+        fk = list(zip(*(fake.label_names(c) for c in keys), strict=True))
+        matched = [(index[k], j) for j, k in enumerate(fk) if k in index]
+        if not matched:
+            raise Unavailable("no generated image has a real counterpart with the same labels")
+        ri, fi = (list(t) for t in zip(*matched, strict=True))
+    elif len(real) == len(fake):
+        ri = fi = list(range(len(real)))
+    else:
+        raise Unavailable("pair metrics need the same (writer, character) labels or the same number of images")
+    a, b = real.images[ri].float() / 255, fake.images[fi].float() / 255
+    if a.shape[1:] != b.shape[1:]:
+        raise Unavailable(f"paired images differ in shape: {tuple(a.shape[1:])} vs {tuple(b.shape[1:])}")
+    if real.meta.get("ink", "glyph") == "glyph":
+        a, b = 1 - a, 1 - b
+    return a, b
+
+
+class SSIM(Metric):
+    """Structural similarity, Gaussian window 11 and σ 1.5 (agrees with scikit-image)."""
+
+    name = "ssim"
+    summary = "structural similarity of aligned pairs"
+    needs = "pairs"
+    higher_is_better = True
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        a, b = pairs(real, fake)
+        return {"ssim": float(stats.ssim(a, b).mean()), "pairs": float(len(a))}
+
+
+class PSNR(Metric):
+    """Peak signal-to-noise ratio of aligned pairs (per image, averaged; identical pairs count as 100 dB)."""
+
+    name = "psnr"
+    summary = "peak signal-to-noise ratio in dB"
+    needs = "pairs"
+    higher_is_better = True
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        a, b = pairs(real, fake)
+        mse = (a.double() - b.double()).pow(2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
+        return {"psnr": float((10 * torch.log10(1.0 / mse)).mean())}
+
+
+class L1(Metric):
+    """Mean absolute difference of aligned pairs in [0, 1]."""
+
+    name = "l1"
+    summary = "mean absolute error"
+    needs = "pairs"
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        a, b = pairs(real, fake)
+        return {"l1": float((a.double() - b.double()).abs().mean())}
+
+
+class RMSE(Metric):
+    """Root mean squared difference of aligned pairs in [0, 1]."""
+
+    name = "rmse"
+    summary = "root mean squared error"
+    needs = "pairs"
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        a, b = pairs(real, fake)
+        return {"rmse": float((a.double() - b.double()).pow(2).mean().sqrt())}
+
+
+class InceptionFID(Metric):
+    """FID with the pytorch-fid InceptionV3, for comparison with published numbers (local weights only)."""
+
+    name = "inception_fid"
+    summary = "FID on InceptionV3 pool features (needs --inception-weights)"
+    needs = "sets"
+    uses_inception: ClassVar[bool] = True
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        ctx: EvalContext = context["ctx"]
+        m1, s1 = ctx.set_stats(real, "inception", lambda: ctx.inception(real))
+        m2, s2 = stats.mean_cov(ctx.inception(fake))
+        return {"inception_fid": stats.frechet_distance(m1, s1, m2, s2)}
+
+
+BUILTIN: tuple[type[Metric], ...] = (FGD, KID, ContentAccuracy, StyleAccuracy, JudgeIS, SSIM, PSNR, L1, RMSE,
+                                     InceptionFID)
+
+
+def evaluate(real: GlyphData, fake: GlyphData, names: list[str] | None, ctx: EvalContext) -> tuple[dict, dict]:
+    """Run metrics ``names`` (default: every registered one that applies); return (numbers, skipped reasons)."""
+    from ..loader import get_registry
+
+    table = get_registry().metrics
+    chosen = names or [n for n in table if n != "inception_fid" or ctx.inception_weights
+                       or os.environ.get("GLYPH_INCEPTION_WEIGHTS")]
+    results: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    for name in chosen:
+        metric = get_registry().metric(name).obj()
+        try:
+            results.update(metric.compute(real, fake, ctx=ctx))
+        except Unavailable as e:  # the others still run; the reason is printed and recorded
+            skipped[name] = str(e)
+    return results, skipped
+
+
+def protocol(real: GlyphData, fake: GlyphData, ctx: EvalContext, real_src: str, fake_src: str) -> dict[str, Any]:
+    """What a result depends on, recorded beside it."""
+    import glyph
+
+    info: dict[str, Any] = {
+        "glyph_version": glyph.__version__,
+        "real": {"source": real_src, "count": len(real), "size": list(real.size), "channels": real.channels,
+                 "ink": real.meta.get("ink", "glyph"), "fingerprint": real.fingerprint()},
+        "fake": {"source": fake_src, "count": len(fake), "size": list(fake.size), "channels": fake.channels,
+                 "ink": fake.meta.get("ink", "glyph"), "fingerprint": fake.fingerprint()},
+        "judge": {"sha256": ctx.judge.card.get("sha256"), "arch": ctx.judge.card.get("arch"),
+                  "input": f"{JUDGE_SIZE} px, 1 channel, bilinear antialiased resize when sizes differ"},
+        "pairs": "aligned by (writer, char) labels, else by order; SSIM/PSNR/L1/RMSE on dark-on-white [0, 1]",
+        "kid": {"subsets": ctx.kid_subsets, "subset_size": "min(1000, set sizes)", "kernel": "(x.y/d + 1)^3"},
+    }
+    if ctx.inception_weights or os.environ.get("GLYPH_INCEPTION_WEIGHTS"):
+        info["inception"] = {"network": "pytorch-fid FID InceptionV3, pool3 2048", "resize": ctx.fid_resize,
+                             "input": "dark ink on white, grayscale replicated to RGB"}
+    return json.loads(json.dumps(info))
