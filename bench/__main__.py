@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 from . import data as data_suite
+from . import eval as eval_suite
 
-SUITES = {"data": data_suite.run}
+SUITES = {"data": data_suite.run, "eval": eval_suite.run}
 
 
 def machine() -> dict:

@@ -126,8 +126,17 @@ class EvalContext:
         return self._inception[key]
 
 
-def _label_names(data: GlyphData, column: str) -> list[str] | None:
-    return data.label_names(column) if column in data.labels else None
+def _top1(fake: GlyphData, column: str, classes: list[str], probs: np.ndarray, why: str) -> tuple[float, int]:
+    """Top-1 agreement of ``probs`` with the label ``column`` of ``fake``, over rows whose label is a class."""
+    if column not in fake.labels:
+        raise Unavailable(why)
+    index = {c: i for i, c in enumerate(classes)}
+    names = fake.label_names(column)
+    known = np.array([n in index for n in names])
+    if not known.any():
+        raise Unavailable(why)
+    target = np.array([index.get(n, -1) for n in names])
+    return float((probs.argmax(1)[known] == target[known]).mean()), int(known.sum())
 
 
 class FGD(Metric):
@@ -167,19 +176,10 @@ class ContentAccuracy(Metric):
 
     def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
         ctx: EvalContext = context["ctx"]
-        chars = _label_names(fake, "char")
-        if chars is None:
-            raise Unavailable("the generated set has no character labels (name files after their character)")
-        index = {c: i for i, c in enumerate(ctx.judge.chars)}
-        known = np.array([c in index for c in chars])
-        if not known.any():
-            raise Unavailable("none of the generated characters is in the judge's charset")
-        target = np.array([index.get(c, -1) for c in chars])
-        pred = ctx.outputs(fake).char_probs.argmax(1)
-        conf = ctx.outputs(fake).char_probs.max(1)
-        out = {"content_acc": float((pred[known] == target[known]).mean()),
-               "confident_share": float((conf >= 0.5).mean()), "content_n": float(known.sum())}
-        return out
+        probs = ctx.outputs(fake).char_probs
+        acc, n = _top1(fake, "char", ctx.judge.chars, probs,
+                       "the generated set has no characters of the judge's charset (name files after their character)")
+        return {"content_acc": acc, "confident_share": float((probs.max(1) >= 0.5).mean()), "content_n": float(n)}
 
 
 class StyleAccuracy(Metric):
@@ -192,14 +192,9 @@ class StyleAccuracy(Metric):
 
     def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
         ctx: EvalContext = context["ctx"]
-        writers = _label_names(fake, "writer")
-        styles = {s: i for i, s in enumerate(ctx.judge.styles)}
-        if writers is None or not any(w in styles for w in writers):
-            raise Unavailable("the generated set has no writer labels naming corpus styles")
-        known = np.array([w in styles for w in writers])
-        target = np.array([styles.get(w, -1) for w in writers])
-        pred = ctx.outputs(fake).style_probs.argmax(1)
-        return {"style_acc": float((pred[known] == target[known]).mean()), "style_n": float(known.sum())}
+        acc, n = _top1(fake, "writer", ctx.judge.styles, ctx.outputs(fake).style_probs,
+                       "the generated set has no writer labels naming corpus styles")
+        return {"style_acc": acc, "style_n": float(n)}
 
 
 class JudgeIS(Metric):

@@ -1,0 +1,75 @@
+"""Shared output helpers of the generative methods: sample grids, one file per sample, latent walks as GIFs.
+
+Images arrive as floats in [0, 1] in glyph's convention (for glyphs 1 = ink) and are written as people
+see them (glyphs dark on white).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import GlyphError
+from .grid import tile
+from .imageio import atomic_output
+from .method import RunContext
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between Gaussian latents (keeps their norm, unlike a straight line)."""
+    an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((an * bn).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def walk(keys: int, frames: int, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Latents of a closed walk through ``keys`` random points, ``frames`` steps apart: ``[keys*frames, dim]``."""
+    if keys < 2 or frames < 1:
+        raise GlyphError(f"--interpolate needs at least 2 key points and --frames at least 1 (got {keys}, {frames})")
+    points = torch.randn(keys, dim, generator=generator)
+    out = [slerp(points[i], points[(i + 1) % keys], f / frames) for i in range(keys) for f in range(frames)]
+    return torch.stack(out)
+
+
+def to_display(images: torch.Tensor, glyphs: bool = True) -> np.ndarray:
+    """[N, C, H, W] in [0, 1] -> [N, H, W(, C)] floats as shown (glyphs dark on white)."""
+    a = images.detach().float().clamp(0, 1).cpu().permute(0, 2, 3, 1).numpy()
+    if glyphs:
+        a = 1.0 - a
+    return a[..., 0] if a.shape[-1] == 1 else a
+
+
+def save_gif(path: Path, frames: np.ndarray, ms_per_frame: int = 80) -> Path:
+    """Write display frames ``[F, H, W(, C)]`` as a looping GIF, atomically."""
+    from PIL import Image
+
+    from .imageio import to_pil
+
+    if Path(path).suffix.lower() != ".gif":
+        raise GlyphError(f"an interpolation is written as a GIF; give --out NAME.gif (got {path})")
+    pics = [to_pil(f).convert("P", palette=Image.Palette.ADAPTIVE) if f.ndim == 3 else to_pil(f) for f in frames]
+    with atomic_output(path) as tmp:
+        pics[0].save(tmp, format="GIF", save_all=True, append_images=pics[1:], duration=ms_per_frame, loop=0)
+    return Path(path)
+
+
+def write_samples(ctx: RunContext, images: torch.Tensor, out: Path | None, out_dir: Path | None,
+                  glyphs: bool = True, filter_threshold: float | None = None) -> None:
+    """Write a grid to ``out`` and/or one PNG per sample into ``out_dir``; optionally through the filter."""
+    shown = to_display(images, glyphs)
+    if filter_threshold is not None:
+        from glyph.plugins.filter.method import Config as FilterConfig
+        from glyph.plugins.filter.method import apply_filter
+
+        cfg = FilterConfig(threshold=filter_threshold, ink="dark" if glyphs else "auto")
+        shown = np.stack([apply_filter(s, cfg) for s in shown])
+    if out is None and out_dir is None:
+        raise GlyphError("say where to write: --out grid.png and/or --out-dir DIR")
+    if out is not None:
+        ctx.save_image(out, tile(shown))
+    if out_dir is not None:
+        for i, img in enumerate(shown):
+            ctx.save_image(Path(out_dir) / f"{i:06d}.png", img)

@@ -1,0 +1,144 @@
+"""The DCGAN recipe: unconditional glyphs (or colour paintings), EMA generator, optional DiffAugment.
+
+From GANji and the portrait oil-painting project (seeds-code-report §2.3, §4.2), with their bugs
+fixed: data in [-1, 1] to match the tanh generator (the notebook fed [0, 1]), BCE on logits (not
+sigmoid + BCELoss), shuffled batches of 64 (not unshuffled, not batch 1), no flips (glyphs are not
+symmetric), DCGAN's N(0, 0.02) initialisation. Adam 2e-4, betas (0.5, 0.999), as the paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from glyph import GlyphError, Method, Opt, RunContext
+
+from .model import Discriminator, Generator, init_weights, resolution
+
+
+@dataclass
+class Config:
+    """DCGAN settings; the defaults are the glyph64 preset (64 px glyphs, one channel)."""
+
+    channels: int = field(default=1, metadata={"help": "1 for glyphs, 3 for colour"})
+    z_dim: int = field(default=100, metadata={"help": "latent size"})
+    g_widths: tuple[int, ...] = field(default=(512, 256, 128, 64), metadata={"help": "generator widths, 4 px up"})
+    final_stride: int = field(default=2, metadata={"help": "last layer's stride: 2 (powers of two) or 3 (96 px)"})
+    lr: float = field(default=2e-4, metadata={"help": "Adam learning rate (both networks)"})
+    beta1: float = field(default=0.5, metadata={"help": "Adam beta1"})
+    beta2: float = field(default=0.999, metadata={"help": "Adam beta2"})
+    diffaugment: str = field(default="translation,cutout", metadata={"help": "DiffAugment policy ('' = off)"})
+    ema_decay: float = field(default=0.999, metadata={"help": "generator EMA decay"})
+    steps: int = field(default=20000, metadata={"help": "training steps"})
+    batch: int = field(default=64, metadata={"help": "batch size"})
+
+    def validate(self) -> None:
+        """Reject impossible shapes."""
+        if self.channels not in (1, 3):
+            raise GlyphError(f"dcgan channels must be 1 or 3, got {self.channels}")
+        if self.final_stride not in (2, 3):
+            raise GlyphError(f"dcgan final_stride must be 2 or 3, got {self.final_stride}")
+        if not self.g_widths:
+            raise GlyphError("dcgan g_widths needs at least one width")
+
+    @property
+    def resolution(self) -> int:
+        """Image size the networks make and read."""
+        return resolution(self.g_widths, self.final_stride)
+
+
+class DCGAN(Method):
+    """DCGAN: unconditional glyphs or colour paintings."""
+
+    name = "dcgan"
+    Config = Config
+    parts = ("G", "D")
+    ema_parts = ("G",)
+    inputs: ClassVar[dict[str, str]] = {"z": "Gaussian latents (the seed chooses them)"}
+
+    def build(self) -> dict[str, torch.nn.Module]:
+        c = self.config
+        g = Generator(c.z_dim, tuple(c.g_widths), c.channels, c.final_stride)
+        d = Discriminator(tuple(c.g_widths), c.channels, c.final_stride)
+        init_weights(g)
+        init_weights(d)
+        self.nets = {"G": g, "D": d}
+        return self.nets
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        return {k: torch.optim.Adam(n.parameters(), lr=c.lr, betas=(c.beta1, c.beta2)) for k, n in self.nets.items()}
+
+    def make_batch(self, data: Any, index: torch.Tensor, phase: Any) -> dict[str, torch.Tensor]:
+        c = self.config
+        if data.channels != c.channels:
+            raise GlyphError(f"dcgan is configured for {c.channels}-channel images but the data has {data.channels}; "
+                             f"use --preset painting96 for colour or --set channels={data.channels}")
+        x = data.images[index].float().div_(127.5).sub_(1.0)  # [-1, 1]: glyph ink +1, paper -1
+        if x.shape[-1] != c.resolution:
+            x = F.interpolate(x, size=(c.resolution, c.resolution), mode="bilinear", antialias=True)
+        return {"image": x}
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.config.diffaugment:
+            return x
+        from glyph.data.augment import diff_augment
+
+        return diff_augment(x, self.config.diffaugment, fill=-1.0)  # exposed areas are paper
+
+    def train_step(self, batch: Any, step: int, trainer: Any) -> dict[str, float]:
+        real = batch["image"]
+        g, d = self.nets["G"], self.nets["D"]
+        z = torch.randn(len(real), self.config.z_dim, device=real.device)
+        with trainer.autocast():
+            fake = g(z)
+            loss_d = F.softplus(-d(self._augment(real))).mean() + F.softplus(d(self._augment(fake.detach()))).mean()
+        trainer.backward(loss_d)
+        trainer.step("D")
+        with trainer.autocast():
+            loss_g = F.softplus(-d(self._augment(fake))).mean()
+        trainer.backward(loss_g)
+        trainer.step("G")
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] (1 = ink for glyphs) from latents ``z``."""
+        g = self.nets["G"]
+        dev = next(g.parameters()).device
+        out = torch.cat([g(z[i:i + 256].to(dev)).float() for i in range(0, len(z), 256)])
+        return out.add(1).div(2).clamp(0, 1).cpu()
+
+    def preview(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.generate(torch.randn(n, self.config.z_dim, generator=generator))
+
+    def run(
+        self,
+        ctx: RunContext,
+        *,
+        n: Annotated[int, Opt("how many samples")] = 64,
+        out: Annotated[Path | None, Opt("grid image (.png), or the GIF of --interpolate", short="-o")] = None,
+        out_dir: Annotated[Path | None, Opt("folder for one PNG per sample")] = None,
+        interpolate: Annotated[int, Opt("walk through K random latents and write a GIF to --out (0: off)")] = 0,
+        frames: Annotated[int, Opt("frames between two key latents of --interpolate")] = 16,
+        filter: Annotated[bool, Opt("pass outputs through the filter method (threshold 0.8)")] = False,
+    ) -> None:
+        """Sample glyphs (or paintings) from the trained generator."""
+        from glyph.generate import save_gif, to_display, walk, write_samples
+
+        if n < 1:
+            raise GlyphError(f"--n must be at least 1, got {n}")
+        glyphs = getattr(self, "data_info", {}).get("ink", "glyph") == "glyph"
+        g = torch.Generator().manual_seed(ctx.seed if ctx.seed is not None else 0)
+        if interpolate:
+            if out is None:
+                raise GlyphError("--interpolate writes a GIF: give --out walk.gif")
+            images = self.generate(walk(interpolate, frames, self.config.z_dim, g))
+            ctx.report.written.append(save_gif(out, to_display(images, glyphs)))
+            return
+        images = self.generate(torch.randn(n, self.config.z_dim, generator=g))
+        write_samples(ctx, images, out, out_dir, glyphs, 0.8 if filter else None)
