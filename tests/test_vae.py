@@ -29,7 +29,7 @@ def test_mlp_vae_matches_the_notebook():
     from glyph.plugins.vae.method import VAE, Config
 
     nets = VAE(Config(arch="mlp", resolution=28, hidden=400, latent=20)).build()
-    mu, logvar = nets["encoder"](torch.rand(3, 1, 28, 28))
+    mu, _ = nets["encoder"](torch.rand(3, 1, 28, 28))
     assert mu.shape == (3, 20) and nets["decoder"](mu).shape == (3, 1, 28, 28)
 
 
