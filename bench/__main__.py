@@ -11,8 +11,9 @@ from pathlib import Path
 
 from . import data as data_suite
 from . import eval as eval_suite
+from . import train as train_suite
 
-SUITES = {"data": data_suite.run, "eval": eval_suite.run}
+SUITES = {"data": data_suite.run, "eval": eval_suite.run, "train": train_suite.run}
 
 
 def machine() -> dict:

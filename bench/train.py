@@ -1,0 +1,77 @@
+"""The training loop's own cost: a 64 px dcgan step through glyph's Trainer vs the same step called bare.
+
+Both run the same method code (make_batch + train_step with bf16 autocast and channels_last), alternately in
+one process; the difference is what the loop adds (batch indexing, the non-finite guard, EMA, logging, hooks).
+The Trainer's rate is read from its own metrics.jsonl (from the first step to the last, without set-up or the
+final checkpoint).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+class _Bare:
+    """The minimum a method's train_step needs, without the loop's bookkeeping."""
+
+    def __init__(self, optimizers: dict) -> None:
+        self.optimizers = optimizers
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    def backward(self, loss: torch.Tensor) -> bool:
+        loss.backward()
+        return True
+
+    def step(self, name: str) -> bool:
+        self.optimizers[name].step()
+        self.optimizers[name].zero_grad(set_to_none=True)
+        return True
+
+
+def _bare_step_time(data, steps: int) -> float:
+    from glyph.plugins.dcgan.method import DCGAN
+
+    m = DCGAN(DCGAN.Config(batch=64))
+    for net in m.build().values():
+        net.to(memory_format=torch.channels_last).train()
+    bare = _Bare(m.configure_optimizers())
+    g = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    for s in range(steps):
+        batch = m.make_batch(data, torch.randint(0, len(data), (64,), generator=g), {})
+        m.train_step({k: v.contiguous(memory_format=torch.channels_last) for k, v in batch.items()}, s, bare)
+    return (time.perf_counter() - start) / steps
+
+
+def _trainer_step_time(data, steps: int, folder: Path) -> float:
+    from glyph.plugins.dcgan.method import DCGAN
+    from glyph.train import TrainConfig, Trainer
+
+    cfg = TrainConfig(precision="bf16", sample_every=0, ckpt_every=10**6, log_every=steps)
+    Trainer(DCGAN(DCGAN.Config(batch=64, steps=steps)), data, folder, cfg, "cpu", quiet=True).fit()
+    last = json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
+    return 1.0 / last["it/s"]
+
+
+def run(steps: int = 30, rounds: int = 3) -> dict:
+    from glyph.data.sources import open_dataset
+
+    data = open_dataset("embedded")
+    _bare_step_time(data, 3)  # warm-up
+    loop, bare = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            loop.append(_trainer_step_time(data, steps, Path(tmp) / f"run{r}"))
+            bare.append(_bare_step_time(data, steps))
+    lt, bt = min(loop), min(bare)
+    return {"dcgan64_step_s_through_trainer": round(lt, 4), "dcgan64_step_s_bare": round(bt, 4),
+            "trainer_overhead_percent": round(100 * (lt - bt) / bt, 2),
+            "dcgan64_img_per_s_through_trainer": round(64 / lt)}
