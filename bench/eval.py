@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import torch
-
 
 def run() -> dict:
     from glyph.data.sources import open_dataset
@@ -15,17 +13,13 @@ def run() -> dict:
     data = emb.subset(slice(0, 4096))
     out: dict = {}
     for precision in ("fp32", "bf16"):
-        ctx = EvalContext()
+        ctx = EvalContext(precision=precision)
         ctx.outputs(data.subset(slice(0, 256)))  # load the judge, warm up
         best = float("inf")
         for _ in range(2):
             ctx._outputs.clear()
             t = time.perf_counter()
-            if precision == "bf16":
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    ctx.outputs(data)
-            else:
-                ctx.outputs(data)
+            ctx.outputs(data)
             best = min(best, time.perf_counter() - t)
         out[f"judge_features_per_s_64px_{precision}"] = round(len(data) / best)
     return out

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from glyph import GlyphError, PluginError, RunInfo
+from glyph.catalogue import builtin_catalogue
 from glyph.loader import get_registry, load_plugins, notify, reset_registry
 
 GOOD = '''
@@ -209,7 +210,8 @@ def test_allow_list_loads_only_named_distributions(glyph, plugin_dist):
     site = plugin_dist("fake-good", {"fake_good": GOOD}, {"good": "fake_good"})
     names = lambda r: {m["name"] for m in json.loads(r.out)}  # noqa: E731
     assert names(glyph("list", "--json", extra_path=[site])) >= {"filter", "echo"}
-    assert names(glyph("list", "--json", extra_path=[site], GLYPH_LOAD_PLUGINS="")) == {"filter"}
+    builtins = set(builtin_catalogue())
+    assert names(glyph("list", "--json", extra_path=[site], GLYPH_LOAD_PLUGINS="")) == builtins
     assert "echo" in names(glyph("list", "--json", extra_path=[site], GLYPH_LOAD_PLUGINS="other,fake_good"))
 
 

@@ -65,6 +65,7 @@ class EvalContext:
     device: torch.device | str = "cpu"
     batch: int = 256
     kid_subsets: int = 100
+    precision: str = "bf16"  # the judge's autocast: bf16 is ~2x faster on CPU; FGD moves by ~0.1 %
     _judge: Any = None
     _outputs: dict[int, JudgeOutputs] = field(default_factory=dict)
     _inception: dict[int, np.ndarray] = field(default_factory=dict)
@@ -76,6 +77,7 @@ class EvalContext:
             from .judge import load_judge
 
             self._judge = load_judge(self.judge_path, self.device)
+            self._judge.net.to(memory_format=torch.channels_last)
         return self._judge
 
     @torch.no_grad()
@@ -84,10 +86,12 @@ class EvalContext:
         key = id(data)
         if key not in self._outputs:
             net = self.judge.net
+            dev = torch.device(self.device)
             feats, chars, styles = [], [], []
             for i in range(0, len(data), self.batch):
-                x = to_judge_input(data.images[i:i + self.batch]).to(self.device)
-                f, c, s = net(x)
+                x = to_judge_input(data.images[i:i + self.batch]).to(dev)
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                    f, c, s = net(x.contiguous(memory_format=torch.channels_last))
                 feats.append(f.double().cpu().numpy())
                 chars.append(torch.softmax(c.double(), 1).cpu().numpy())
                 styles.append(torch.softmax(s.double(), 1).cpu().numpy())
@@ -96,7 +100,8 @@ class EvalContext:
 
     def set_stats(self, data: GlyphData, name: str, features: Any) -> tuple[np.ndarray, np.ndarray]:
         """Mean and covariance of a set's features, cached on disk per dataset and extractor."""
-        tag = f"{name}-{data.fingerprint()}-{self.judge.hash if name == 'judge' else self.fid_resize}-{data.size}"
+        extractor = f"{self.judge.hash}-{self.precision}" if name == "judge" else self.fid_resize
+        tag = f"{name}-{data.fingerprint()}-{extractor}-{data.size}"
         path = _cache_dir() / f"{hashlib.blake2b(tag.encode(), digest_size=12).hexdigest()}.npz"
         if path.is_file():
             with np.load(path) as z:
@@ -331,6 +336,7 @@ def protocol(real: GlyphData, fake: GlyphData, ctx: EvalContext, real_src: str, 
         "fake": {"source": fake_src, "count": len(fake), "size": list(fake.size), "channels": fake.channels,
                  "ink": fake.meta.get("ink", "glyph"), "fingerprint": fake.fingerprint()},
         "judge": {"sha256": ctx.judge.card.get("sha256"), "arch": ctx.judge.card.get("arch"),
+                  "precision": ctx.precision,
                   "input": f"{JUDGE_SIZE} px, 1 channel, bilinear antialiased resize when sizes differ"},
         "pairs": "aligned by (writer, char) labels, else by order; SSIM/PSNR/L1/RMSE on dark-on-white [0, 1]",
         "kid": {"subsets": ctx.kid_subsets, "subset_size": "min(1000, set sizes)", "kernel": "(x.y/d + 1)^3"},
