@@ -84,8 +84,10 @@ def test_inception_network_matches_pytorch_fid(tmp_path, monkeypatch):
     torch.save(state, tmp_path / "incep.pth")
     mine.load(tmp_path / "incep.pth").eval()
     # pytorch-fid would download its weights; hand it the same local random state dict instead.
-    monkeypatch.setattr(pfi, "load_state_dict_from_url", lambda *a, **k: torch.load(tmp_path / "incep.pth",
-                                                                                   weights_only=True))
+    def local_weights(*args, **kwargs):
+        return torch.load(tmp_path / "incep.pth", weights_only=True)
+
+    monkeypatch.setattr(pfi, "load_state_dict_from_url", local_weights)
     theirs = pfi.InceptionV3([3], resize_input=True, normalize_input=True, use_fid_inception=True).eval()
     rng = torch.Generator().manual_seed(1)
     xa, xb = torch.rand(24, 3, 64, 64, generator=rng), torch.rand(24, 3, 64, 64, generator=rng) * 0.8
