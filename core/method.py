@@ -106,6 +106,7 @@ class Method:
         trainable: False for methods that only process images (no parts, no training).
         parts: names of the networks saved as ``weights/<part>.safetensors``.
         ema_parts: the parts of which the trainer keeps an exponential moving average.
+        inference_parts: the parts ``run`` needs (None: all); the others may be left out of shipped weights.
         inputs: what ``run`` consumes, name -> one-line description (shown by ``glyph info``).
     """
 
@@ -114,6 +115,7 @@ class Method:
     trainable: ClassVar[bool] = True
     parts: ClassVar[tuple[str, ...]] = ()
     ema_parts: ClassVar[tuple[str, ...]] = ()
+    inference_parts: ClassVar[tuple[str, ...] | None] = None
     inputs: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: Any = None) -> None:

@@ -482,9 +482,14 @@ def load_run(path: str | Path, method_name: str | None = None, device: torch.dev
         folder = best / "weights"
     elif checkpoint:
         folder = run.ckpt_root / checkpoint / "weights"
-    for part, net in nets.items():
+    needed = set(cls.inference_parts if cls.inference_parts is not None else cls.parts)
+    for part, net in list(nets.items()):
         ema_file = folder / f"{part}.ema.safetensors"
-        use = ema_file if ema and ema_file.is_file() else folder / f"{part}.safetensors"
+        raw_file = folder / f"{part}.safetensors"
+        if part not in needed and not ema_file.is_file() and not raw_file.is_file():
+            del method.nets[part]  # e.g. a GAN's discriminator: not shipped, not needed to generate
+            continue
+        use = ema_file if ema and ema_file.is_file() else raw_file
         net.load_state_dict(_checked(load_weights(use), net, part))
         net.to(device).eval()
     return method

@@ -83,3 +83,16 @@ def test_colour_paintings_train(tmp_path):
     r = run_glyph("train", "dcgan", "--data", str(tmp_path / "paint"), "--preset", "tiny", "--out",
                   str(tmp_path / "bad"))
     assert r.code == 1 and "3" in r.err and "channels" in r.err
+
+
+def test_generator_only_weights_are_enough_to_sample(tiny_run, tmp_path):
+    import shutil
+
+    gen_only = tmp_path / "gen-only"
+    shutil.copytree(tiny_run, gen_only, ignore=shutil.ignore_patterns("checkpoints", "samples", "D.*"))
+    r = run_glyph("run", "dcgan", "--weights", str(gen_only), "--n", "4", "--out", str(tmp_path / "g.png"))
+    assert r.code == 0, r.err
+    (gen_only / "weights" / "G.ema.safetensors").unlink()
+    (gen_only / "weights" / "G.safetensors").unlink()
+    r = run_glyph("run", "dcgan", "--weights", str(gen_only), "--n", "4", "--out", str(tmp_path / "h.png"))
+    assert r.code == 1 and "G.safetensors is missing" in r.err

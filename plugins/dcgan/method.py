@@ -58,6 +58,7 @@ class DCGAN(Method):
     Config = Config
     parts = ("G", "D")
     ema_parts = ("G",)
+    inference_parts = ("G",)  # shipped weights hold the generator only
     inputs: ClassVar[dict[str, str]] = {"z": "Gaussian latents (the seed chooses them)"}
 
     def build(self) -> dict[str, torch.nn.Module]:
