@@ -125,6 +125,7 @@ def train(
     else:
         if run.exists():
             raise GlyphError(f"{run_dir} already holds a run; add --resume to continue it or choose another --out")
+        data = data or cls.default_data
         if not data:
             raise GlyphError("--data is required: a dataset folder, a .safetensors file, or 'embedded'")
         cfg = cls.Config()

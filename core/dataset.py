@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 class GlyphData:
     """A dataset in memory.
 
-    :param images: uint8 tensor ``[N, C, H, W]``; ink convention: see docs/usage.md (ink dark on
-        light paper, 0 = ink, 255 = paper, for glyphs).
+    :param images: uint8 tensor ``[N, C, H, W]``; for glyphs 255 = ink and 0 = paper (files on disk show
+        dark ink on white; see docs/usage.md).
     :param labels: column name -> int64 tensor ``[N]`` (e.g. ``char``, ``writer``).
     :param classes: column name -> list of class names, index = label value.
     :param meta: JSON-ready metadata (charset, source, fonts, splits...).

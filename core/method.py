@@ -108,6 +108,7 @@ class Method:
         ema_parts: the parts of which the trainer keeps an exponential moving average.
         inference_parts: the parts ``run`` needs (None: all); the others may be left out of shipped weights.
         inputs: what ``run`` consumes, name -> one-line description (shown by ``glyph info``).
+        default_data: the dataset ``glyph train NAME`` uses without ``--data`` (None: ``--data`` is required).
     """
 
     name: ClassVar[str] = ""
@@ -117,6 +118,7 @@ class Method:
     ema_parts: ClassVar[tuple[str, ...]] = ()
     inference_parts: ClassVar[tuple[str, ...] | None] = None
     inputs: ClassVar[Mapping[str, str]] = {}
+    default_data: ClassVar[str | None] = None
 
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.Config()

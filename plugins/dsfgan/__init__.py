@@ -1,0 +1,1 @@
+"""dsfgan: few-shot handwriting imitation (DSF-GAN at native 64 px)."""

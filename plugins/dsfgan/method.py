@@ -1,0 +1,484 @@
+"""The DSF-GAN recipe: a person's handwriting from a few samples, at native 64 px.
+
+Given references of one writer (any number) and the standard-font template of a character, the
+generator draws that character in the writer's hand (seeds-code-report.md §3). Training data is a
+writers dataset (the corpus faces as writers, Noto Sans CJK SC Regular as the template writer).
+
+Training has two stages in one run, so a single ``glyph train dsfgan`` resumes anywhere:
+
+1. ``recognizer`` steps fit a small character classifier on the training split. It is the content
+   loss's teacher, and deliberately not the evaluation judge (a model graded by its own teacher
+   would look better than it is).
+2. ``gan`` steps: each batch holds ``groups`` writers with ``per_group`` target characters each;
+   every group shares one reference set (two disjoint views of ``k`` references, never showing any
+   of the group's target characters). The generator sees the first view; the contrastive loss pulls
+   the two views of one writer together. Losses: adversarial (logits), outline (Sobel-edge L1),
+   pixel L1 (glyph's addition, which speeds up CPU-scale training), the frozen recogniser's
+   cross-entropy, structure consistency, supervised contrastive style.
+
+Fixed from the published code (§3.10): it trains; references are sampled without the target;
+no NaN on blank images (the data layer normalises); logits, not probabilities; native 64 px.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from glyph import GlyphError, Method, Opt, RunContext
+
+from .model import Discriminator, Generator, Recognizer, sobel_magnitude, supcon
+
+DEMO_TEXT = "永和九年，岁在癸丑，暮春之初，会于会稽山阴之兰亭。"
+MAX_REFS = 64
+RECOMMENDED = (4, 16)
+
+
+@dataclass
+class Config:
+    """dsfgan settings; the defaults are the CPU preset glyph's shipped weights were trained with."""
+
+    backbone: str = field(default="resnet10t", metadata={"help": "timm style backbone (densenet121 = the paper)"})
+    content_widths: tuple[int, ...] = field(default=(16, 32, 64, 128, 256),
+                                            metadata={"help": "content U-Net widths at 64, 32, 16, 8, 4 px"})
+    decoder_widths: tuple[int, ...] = field(default=(256, 192, 128, 64, 32),
+                                            metadata={"help": "decoder widths at 4, 8, 16, 32, 64 px"})
+    dim: int = field(default=256, metadata={"help": "style vector and token width"})
+    layers: int = field(default=2, metadata={"help": "transformer layers over reference tokens"})
+    heads: int = field(default=4, metadata={"help": "attention heads"})
+    nce_dim: int = field(default=128, metadata={"help": "contrastive embedding size"})
+    global_blocks: int = field(default=2, metadata={"help": "finest decoder blocks fed the global style"})
+    d_widths: tuple[int, ...] = field(default=(64, 128, 256, 256), metadata={"help": "discriminator widths"})
+    template: str = field(default="noto-sans-sc-regular", metadata={"help": "writer that holds the templates"})
+    refs: tuple[int, ...] = field(default=(1, 2, 4, 8), metadata={"help": "references per view, cycled by step"})
+    groups: int = field(default=8, metadata={"help": "writers per batch"})
+    per_group: int = field(default=4, metadata={"help": "target characters per writer in a batch"})
+    lr_g: float = field(default=2e-4, metadata={"help": "generator Adam learning rate"})
+    lr_d: float = field(default=1e-4, metadata={"help": "discriminator Adam learning rate"})
+    betas: tuple[float, ...] = field(default=(0.5, 0.999), metadata={"help": "Adam betas of G and D"})
+    w_adv: float = field(default=1.0, metadata={"help": "adversarial loss weight"})
+    w_cls: float = field(default=1.0, metadata={"help": "recogniser cross-entropy weight"})
+    w_struct: float = field(default=0.8, metadata={"help": "structure consistency weight"})
+    w_style: float = field(default=6.5, metadata={"help": "supervised contrastive style weight"})
+    w_edge: float = field(default=20.0, metadata={"help": "outline (Sobel-edge L1) weight"})
+    w_l1: float = field(default=10.0, metadata={"help": "pixel L1 weight (0 = the paper)"})
+    temperature: float = field(default=0.07, metadata={"help": "contrastive temperature"})
+    rec_steps: int = field(default=1500, metadata={"help": "recogniser steps before the GAN stage"})
+    rec_batch: int = field(default=128, metadata={"help": "recogniser batch size"})
+    rec_lr: float = field(default=2e-3, metadata={"help": "recogniser AdamW peak learning rate"})
+    ema_decay: float = field(default=0.999, metadata={"help": "generator EMA decay"})
+    steps: int = field(default=12000, metadata={"help": "total steps (recogniser + GAN)"})
+    batch: int = field(default=8, metadata={"help": "unused: the batch is groups x per_group"})
+
+    def validate(self) -> None:
+        """Reject settings the networks or sampler cannot honour."""
+        if len(self.content_widths) != 5 or len(self.decoder_widths) != 5:
+            raise GlyphError("dsfgan content_widths and decoder_widths need 5 entries (64 px down to 4 px)")
+        if not 0 <= self.global_blocks <= 5:
+            raise GlyphError(f"dsfgan global_blocks must be 0..5, got {self.global_blocks}")
+        if not self.refs or min(self.refs) < 1:
+            raise GlyphError("dsfgan refs needs counts of at least 1, e.g. refs=1,2,4,8")
+        if self.groups < 2 or self.per_group < 1:
+            raise GlyphError("dsfgan needs groups >= 2 (the contrastive loss compares writers) and per_group >= 1")
+        if self.rec_steps >= self.steps:
+            raise GlyphError(f"dsfgan rec_steps ({self.rec_steps}) must be below steps ({self.steps}), or the "
+                             f"GAN never trains")
+        if self.dim % self.heads:
+            raise GlyphError(f"dsfgan dim ({self.dim}) must be divisible by heads ({self.heads})")
+
+
+def to_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 glyphs (255 = ink) -> the networks' [-1, 1] with ink = +1."""
+    return images.float().div(127.5).sub(1.0)
+
+
+@dataclass
+class _Index:
+    """Look-ups built once per dataset: templates, training rows, rows of each writer."""
+
+    template_row: torch.Tensor  # char label -> row of its template glyph (-1: none)
+    train: torch.Tensor  # rows that can be targets and references
+    writer_rows: list[torch.Tensor]  # per writer label: its training rows
+    rec_class: torch.Tensor  # char label -> recogniser class (-1: outside GB2312)
+    writers: list[int]  # writer labels with enough training rows
+
+
+class DSFGAN(Method):
+    """Few-shot handwriting imitation: references of one writer + template glyphs -> that writer's glyphs."""
+
+    name = "dsfgan"
+    Config = Config
+    parts = ("G", "D", "R")
+    ema_parts = ("G",)
+    inference_parts = ("G",)
+    default_data = "embedded"  # 1,000 characters x 6 corpus writers incl. the template: enough to try it
+    inputs: ClassVar[dict[str, str]] = {
+        "refs": "a folder of one writer's glyph photos or scans, each named after its character",
+        "text": "the characters to write (CJK; punctuation is typeset from the template font)",
+    }
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self._index: dict[int, _Index] = {}
+        self._data: Any = None
+
+    # ---- networks -------------------------------------------------------------------------------
+    def build(self) -> dict[str, torch.nn.Module]:
+        from glyph.data.charsets import load_charset
+
+        c = self.config
+        c.validate()
+        self.rec_chars = list(load_charset("gb2312").chars)
+        self.nets = {
+            "G": Generator(c.backbone, tuple(c.content_widths), tuple(c.decoder_widths), c.dim, c.layers, c.heads,
+                           c.nce_dim, c.global_blocks),
+            "D": Discriminator(tuple(c.d_widths)),
+            "R": Recognizer(len(self.rec_chars)),
+        }
+        return self.nets
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        betas = (float(c.betas[0]), float(c.betas[1]))
+        rec = torch.optim.AdamW(self.nets["R"].parameters(), lr=c.rec_lr, weight_decay=0.05)
+        warm = max(1, c.rec_steps // 10)
+
+        def rec_schedule(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, c.rec_steps - warm))))
+
+        self.schedulers = {"R": torch.optim.lr_scheduler.LambdaLR(rec, rec_schedule)}
+        return {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=c.lr_g, betas=betas),
+                "D": torch.optim.Adam(self.nets["D"].parameters(), lr=c.lr_d, betas=betas),
+                "R": rec}
+
+    # ---- data -------------------------------------------------------------------------------------
+    def _prepare(self, data: Any) -> _Index:
+        key = id(data)
+        if key in self._index:
+            return self._index[key]
+        from glyph.data.loader import split_rows
+
+        for col in ("writer", "char"):
+            if col not in data.labels:
+                raise GlyphError(f"dsfgan trains on a writers dataset (labels writer and char); this one has "
+                                 f"{', '.join(data.labels) or 'no labels'}. Render one with: glyph data render "
+                                 f"--fonts corpus --charset gb2312-1 --out corpus.safetensors")
+        if data.channels != 1:
+            raise GlyphError(f"dsfgan works on 1-channel glyphs; this dataset has {data.channels} channels")
+        if data.size != (64, 64):
+            raise GlyphError(f"dsfgan works at 64 px; this dataset is {data.size[0]} px (use --size 64)")
+        writers = data.classes["writer"]
+        if self.config.template not in writers:
+            raise GlyphError(f"the dataset has no template writer '{self.config.template}' (its writers: "
+                             f"{', '.join(writers[:8])}{'...' if len(writers) > 8 else ''}); render it with "
+                             f"the other fonts or --set template=NAME")
+        t = writers.index(self.config.template)
+        w, ch = data.labels["writer"].cpu(), data.labels["char"].cpu()
+        n_chars = len(data.classes["char"])
+        template_row = torch.full((n_chars,), -1, dtype=torch.long)
+        rows_t = torch.nonzero(w == t).flatten()
+        template_row[ch[rows_t]] = rows_t
+        train = split_rows(data, "SFSC")
+        train = train[(w[train] != t) & (template_row[ch[train]] >= 0)]
+        if len(train) == 0:
+            raise GlyphError("dsfgan found no training rows: no seen writer shares characters with the template")
+        writer_rows = [train[w[train] == i] for i in range(len(writers))]
+        lookup = {c: i for i, c in enumerate(self.rec_chars)}
+        rec_class = torch.tensor([lookup.get(c, -1) for c in data.classes["char"]], dtype=torch.long)
+        need = 2 * max(self.config.refs) + self.config.per_group
+        ok = [i for i, r in enumerate(writer_rows) if len(r) >= need]
+        if len(ok) < 2:
+            raise GlyphError(f"dsfgan needs at least 2 training writers with {need}+ characters each; this dataset "
+                             f"has {len(ok)}")
+        dev = data.images.device
+        index = _Index(template_row.to(dev), train.to(dev), [r.to(dev) for r in writer_rows], rec_class.to(dev), ok)
+        self._index = {key: index}
+        self._data = data
+        return index
+
+    def train_rows(self, data: Any) -> torch.Tensor:
+        return self._prepare(data).train
+
+    def phase(self, step: int) -> dict[str, Any]:
+        c = self.config
+        if step < c.rec_steps:
+            return {"stage": "recognizer", "batch": c.rec_batch}
+        return {"stage": "gan", "batch": c.groups, "k": int(c.refs[step % len(c.refs)])}
+
+    def _draw(self, rows: torch.Tensor, n: int, exclude: torch.Tensor, chars: torch.Tensor,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` distinct rows of ``rows`` whose character is not in ``exclude``."""
+        allowed = rows[~torch.isin(chars[rows], exclude)]
+        if len(allowed) < n:
+            raise GlyphError(f"a writer has only {len(allowed)} usable reference glyphs, {n} needed")
+        pick = torch.randperm(len(allowed), generator=generator, device="cpu")[:n].to(rows.device)
+        return allowed[pick]
+
+    def make_batch(self, data: Any, index: torch.Tensor, phase: Any) -> dict[str, Any]:
+        idx = self._prepare(data)
+        chars = data.labels["char"]
+        if phase.get("stage") == "recognizer":
+            return {"image": to_input(data.images[index]), "cls": idx.rec_class[chars[index]]}
+        c = self.config
+        k = int(phase["k"])
+        writers = data.labels["writer"][index]
+        targets, refs, groups = [], [], []
+        seen: set[int] = set()
+        for g, (row, w) in enumerate(zip(index.tolist(), writers.tolist(), strict=True)):
+            if w in seen or w not in idx.writers:  # one group per writer: the contrastive views stay honest
+                w = next(x for x in idx.writers if x not in seen)
+                row = int(idx.writer_rows[w][torch.randint(len(idx.writer_rows[w]), ()).item()])
+            seen.add(w)
+            own = idx.writer_rows[w]
+            others = self._draw(own, c.per_group - 1, chars[row:row + 1], chars)
+            group_rows = torch.cat([torch.tensor([row], device=own.device), others])
+            view_rows = self._draw(own, 2 * k, chars[group_rows], chars)
+            targets.append(group_rows)
+            refs.append(view_rows)
+            groups += [g] * len(group_rows)
+            if len(seen) == len(idx.writers):
+                break
+        target = torch.cat(targets)
+        views = torch.stack(refs)  # [G, 2k]
+        ref_images = to_input(data.images[views])  # [G, 2k, 1, H, W]
+        return {
+            "target": to_input(data.images[target]),
+            "template": to_input(data.images[idx.template_row[chars[target]]]),
+            "refs": torch.cat([ref_images[:, :k], ref_images[:, k:]]),  # view A of every group, then view B
+            "group": torch.tensor(groups, device=target.device),
+            "writer": data.labels["writer"][views[:, 0]],
+            "cls": idx.rec_class[chars[target]],
+        }
+
+    # ---- training ---------------------------------------------------------------------------------
+    def train_step(self, batch: Any, step: int, trainer: Any) -> dict[str, float]:
+        if "image" in batch:
+            return self._recognizer_step(batch, trainer)
+        c = self.config
+        g, d, r = self.nets["G"], self.nets["D"], self.nets["R"]
+        r.eval()
+        r.requires_grad_(False)
+        target, template, group = batch["target"], batch["template"], batch["group"]
+        n_groups = len(batch["writer"])
+        with trainer.autocast():
+            glob, detail, emb = g.encode_style(batch["refs"])
+            fake, structure = g.synthesize(template, glob[:n_groups][group], detail[:n_groups][group])
+            loss_d = (F.softplus(-d(target, template)).mean() + F.softplus(d(fake.detach(), template)).mean())
+        trainer.backward(loss_d)
+        trainer.step("D")
+        with trainer.autocast():
+            adv = F.softplus(-d(fake, template)).mean()
+            fake_structure = g.content(fake)
+            logits = r(fake)
+        struct = sum(0.5 * (a.float() - b.detach().float()).pow(2).mean()
+                     for a, b in zip(fake_structure, structure, strict=True))
+        known = batch["cls"] >= 0
+        cls = F.cross_entropy(logits.float()[known], batch["cls"][known]) if bool(known.any()) else fake.sum() * 0
+        style = supcon(torch.stack([emb[:n_groups], emb[n_groups:]], 1), batch["writer"], c.temperature)
+        fake32 = fake.float()
+        edge = (sobel_magnitude(fake32) - sobel_magnitude(target.float())).abs().mean()
+        l1 = (fake32 - target.float()).abs().mean()
+        loss_g = (c.w_adv * adv + c.w_cls * cls + c.w_struct * struct + c.w_style * style + c.w_edge * edge
+                  + c.w_l1 * l1)
+        trainer.backward(loss_g)
+        trainer.step("G")
+        return {"loss_d": loss_d.detach(), "adv": adv.detach(), "cls": cls.detach(), "struct": struct.detach(),
+                "style": style.detach(), "edge": edge.detach(), "l1": l1.detach()}
+
+    def _recognizer_step(self, batch: Any, trainer: Any) -> dict[str, float]:
+        from glyph.eval.judge import augment
+
+        r = self.nets["R"]
+        r.requires_grad_(True)
+        known = batch["cls"] >= 0
+        x = augment(batch["image"][known].add(1).div(2), 1.0).mul(2).sub(1)
+        with trainer.autocast():
+            logits = r(x)
+        loss = F.cross_entropy(logits.float(), batch["cls"][known], label_smoothing=0.1)
+        trainer.backward(loss)
+        trainer.step("R")
+        self.schedulers["R"].step()
+        acc = (logits.argmax(1) == batch["cls"][known]).float().mean()
+        return {"rec_loss": loss.detach(), "rec_acc": acc.detach()}
+
+    # ---- generation -------------------------------------------------------------------------------
+    def _device(self) -> torch.device:
+        return next(self.nets["G"].parameters()).device
+
+    @torch.no_grad()
+    def stylize(self, refs: torch.Tensor, templates: torch.Tensor, batch: int = 128) -> torch.Tensor:
+        """Glyphs of ``templates`` in the style of ``refs``.
+
+        :param refs: uint8 ``[K, 1, 64, 64]`` (255 = ink), one writer's references.
+        :param templates: uint8 ``[N, 1, 64, 64]``, the standard-font glyphs to write.
+        :returns: floats ``[N, 1, 64, 64]`` in [0, 1], 1 = ink.
+        """
+        g = self.nets["G"].eval()
+        dev = self._device()
+        glob, detail, _ = g.encode_style(to_input(refs).unsqueeze(0).to(dev))
+        out = []
+        for i in range(0, len(templates), batch):
+            t = to_input(templates[i:i + batch]).to(dev)
+            img, _ = g.synthesize(t, glob.expand(len(t), -1), detail.expand(len(t), -1))
+            out.append(img.float().add(1).div(2).clamp(0, 1).cpu())
+        return torch.cat(out) if out else torch.zeros(0, 1, 64, 64)
+
+    def _preview_rows(self, n: int, generator: torch.Generator | None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        data, idx = self._data, self._index[id(self._data)]
+        chars = data.labels["char"]
+        writers = idx.writers[:max(1, min(8, n // 4))]
+        per = max(1, n // len(writers))
+        pool = idx.template_row[idx.template_row >= 0]
+        pick = pool[torch.randperm(len(pool), generator=generator)[:per].to(pool.device)]
+        refs = [data.images[self._draw(idx.writer_rows[w], 4, chars[pick], chars, generator)] for w in writers]
+        return refs, [data.images[pick]] * len(writers)
+
+    def preview(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Writers of the training data (or, without data, the bundled example writer) x a few characters."""
+        if self._data is not None:
+            refs, templates = self._preview_rows(n, generator)
+        else:
+            from glyph.data.refs import load_references
+            from glyph.data.templates import template_glyphs
+            from glyph.resources import examples_root
+
+            ref_set = load_references(examples_root() / "handwriting", size=64)
+            found = template_glyphs(DEMO_TEXT).glyphs
+            chars = [ch for ch in DEMO_TEXT if ch in found][:n]
+            refs = [torch.from_numpy(ref_set.images).unsqueeze(1)]
+            templates = [torch.from_numpy(np.stack([found[ch] for ch in chars])).unsqueeze(1)]
+        out = torch.cat([self.stylize(r, t) for r, t in zip(refs, templates, strict=True)])
+        return out[torch.arange(n) % len(out)]
+
+    def evaluate(self, data: Any) -> dict[str, float]:
+        """Pixel L1 on up to 256 held-out characters of seen writers, 4 references each (score = L1)."""
+        from glyph.data.loader import split_rows
+
+        idx = self._prepare(data)
+        rows = split_rows(data, "SFUC").to(idx.train.device)
+        rows = rows[(idx.template_row[data.labels["char"][rows]] >= 0)
+                    & torch.isin(data.labels["writer"][rows], torch.tensor(idx.writers, device=rows.device))]
+        if len(rows) == 0:
+            return {}
+        gen = torch.Generator().manual_seed(0)
+        rows = rows[torch.randperm(len(rows), generator=gen)[:256].to(rows.device)]
+        chars, writers = data.labels["char"], data.labels["writer"]
+        total, count = 0.0, 0
+        for w in writers[rows].unique().tolist():
+            mine = rows[writers[rows] == w]
+            refs = data.images[self._draw(idx.writer_rows[w], 4, chars[mine], chars, gen)]
+            fake = self.stylize(refs, data.images[idx.template_row[chars[mine]]])
+            total += float((fake - data.images[mine].float().cpu() / 255).abs().sum(dim=(1, 2, 3)).mean()) * len(mine)
+            count += len(mine)
+        l1 = total / count / (64 * 64)
+        return {"l1": l1, "score": l1}
+
+    # ---- the run verb -----------------------------------------------------------------------------
+    def run(
+        self,
+        ctx: RunContext,
+        *,
+        refs: Annotated[str | None, Opt("folder of the writer's glyph photos or scans, each named after its "
+                                        "character (or example:handwriting)")] = None,
+        text: Annotated[str | None, Opt("the text to write (default: a short demo text)")] = None,
+        charset: Annotated[str | None, Opt("write a whole charset instead: gb2312-1, gb2312, common-500...")] = None,
+        chars_file: Annotated[Path | None, Opt("write the characters of this UTF-8 text file")] = None,
+        n_refs: Annotated[int, Opt("use at most this many references (1-64)")] = 16,
+        out: Annotated[Path, Opt("folder for one PNG per character", short="-o")] = Path("dsfgan-out"),
+        sheet: Annotated[Path | None, Opt("typeset preview of the text (default: OUT/preview.png)")] = None,
+        columns: Annotated[int, Opt("characters per line of the preview")] = 12,
+    ) -> None:
+        """Write characters in the hand of the writer whose samples are in --refs."""
+        from glyph.data.charsets import is_cjk, load_charset
+        from glyph.data.refs import NAMING_HINT, load_references
+        from glyph.data.templates import PUNCTUATION, template_glyphs
+        from glyph.resources import resolve_input
+
+        if refs is None:
+            raise GlyphError(f"dsfgan needs --refs FOLDER: a folder with one photo or scan per character of the "
+                             f"writer to imitate; {NAMING_HINT}; 4 to 16 samples work best (try --refs "
+                             f"example:handwriting)")
+        if not 1 <= n_refs <= MAX_REFS:
+            raise GlyphError(f"--n-refs must be between 1 and {MAX_REFS}, got {n_refs}")
+        if columns < 1:
+            raise GlyphError(f"--columns must be at least 1, got {columns}")
+        given = [x is not None for x in (text, charset, chars_file)]
+        if sum(given) > 1:
+            raise GlyphError("give only one of --text, --charset and --chars-file")
+        if charset is not None:
+            text = load_charset(charset).chars
+        elif chars_file is not None:
+            try:
+                text = Path(chars_file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise GlyphError(f"cannot read --chars-file {chars_file}: {getattr(e, 'strerror', None) or e}; "
+                                 f"give a UTF-8 text file") from None
+        elif text is None:
+            text = DEMO_TEXT
+            ctx.note(f"no --text given: writing the demo text {DEMO_TEXT}")
+
+        ref_set = load_references(resolve_input(refs), size=64)
+        for path, why in ref_set.skipped:
+            ctx.skip(path, why)
+        images = torch.from_numpy(ref_set.images).unsqueeze(1)
+        chosen = list(range(len(ref_set)))
+        if len(chosen) > n_refs:
+            g = torch.Generator().manual_seed(ctx.seed if ctx.seed is not None else 0)
+            chosen = sorted(torch.randperm(len(chosen), generator=g)[:n_refs].tolist())
+            ctx.note(f"{len(ref_set)} references found; using {n_refs} of them (--n-refs)")
+        used = [Path(ref_set.files[i]).name for i in chosen]
+        ctx.note(f"references used ({len(used)}): {', '.join(used)}")
+        if len(used) < RECOMMENDED[0]:
+            ctx.note(f"only {len(used)} reference{'s' * (len(used) != 1)}: the style is guessed from little; "
+                     f"{RECOMMENDED[0]}-{RECOMMENDED[1]} samples of varied characters give the best likeness "
+                     f"(see docs/methods/dsfgan.md for measured accuracy by count)")
+
+        wanted: list[str] = []
+        for ch in text:
+            if ch.isspace() or ch in PUNCTUATION:
+                continue
+            if not is_cjk(ch):
+                ctx.skip(repr(ch), "not a CJK ideograph; dsfgan writes hanzi/kanji only (Latin letters, digits, "
+                                   "kana and emoji are left out)")
+                continue
+            if ch not in wanted:
+                wanted.append(ch)
+        templates = template_glyphs(wanted)
+        for ch in templates.missing:
+            ctx.skip(ch, "the template font (Noto Sans CJK SC) has no glyph for it, so there is nothing to imitate")
+        todo = [ch for ch in wanted if ch in templates.glyphs]
+        if not todo:
+            raise GlyphError("nothing to write: the text has no CJK character the template font covers; give "
+                             "--text with Chinese or Japanese characters")
+        t = torch.from_numpy(np.stack([templates.glyphs[ch] for ch in todo])).unsqueeze(1)
+        try:
+            result = self.stylize(images[chosen], t)
+        except (torch.OutOfMemoryError, RuntimeError) as e:
+            if "memory" not in str(e).lower():
+                raise
+            raise GlyphError(f"out of memory with {len(chosen)} references; lower --n-refs (8 is plenty) or use "
+                             f"--device cpu") from None
+        shown = 1.0 - result[:, 0].numpy()
+        glyphs = dict(zip(todo, shown, strict=True))
+        for ch, img in glyphs.items():
+            ctx.save_image(Path(out) / _file_name(ch), img)
+        from glyph.typeset import typeset
+
+        punct = template_glyphs([ch for ch in text if ch in PUNCTUATION], fit="em").glyphs
+        page = typeset(text, glyphs, {ch: 1.0 - g.astype(np.float32) / 255 for ch, g in punct.items()}, columns)
+        ctx.save_image(sheet or Path(out) / "preview.png", page)
+        ctx.report.numbers["characters"] = float(len(todo))
+        ctx.report.numbers["references"] = float(len(chosen))
+
+
+def _file_name(ch: str) -> str:
+    """A PNG name for a character that is safe on every file system."""
+    return f"{ch}.png" if ch.isprintable() and ch not in '<>:"/\\|?*' else f"U+{ord(ch):04X}.png"

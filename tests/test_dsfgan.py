@@ -1,0 +1,189 @@
+"""dsfgan: conformance, the networks' contracts, batch construction without leakage, the run verb, bad input."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from glyph.imageio import read_image
+from glyph.testing import check_method
+
+from .conftest import run_glyph
+
+
+def test_dsfgan_conforms():
+    assert {"build", "train"} <= set(check_method("dsfgan"))
+
+
+def tiny_method():
+    from glyph.config import apply_overrides
+    from glyph.loader import get_registry
+    from glyph.plugins.dsfgan.method import DSFGAN, Config
+
+    presets = get_registry().methods["dsfgan"].catalogue["presets"]
+    m = DSFGAN(apply_overrides(Config(), presets["tiny"], "tiny"))
+    m.build()
+    return m
+
+
+def test_style_encoder_takes_any_number_of_references():
+    g = tiny_method().nets["G"].eval()
+    template = torch.rand(3, 1, 64, 64) * 2 - 1
+    for k in (1, 5, 64):
+        glob, detail, emb = g.encode_style(torch.rand(1, k, 1, 64, 64) * 2 - 1)
+        assert glob.shape == detail.shape == (1, 32) and emb.shape == (1, 16)
+        assert torch.allclose(emb.norm(dim=1), torch.ones(1), atol=1e-4)
+        out, structure = g.synthesize(template, glob.expand(3, -1), detail.expand(3, -1))
+        assert out.shape == (3, 1, 64, 64) and float(out.detach().abs().max()) <= 1.0
+        assert [s.shape[-1] for s in structure] == [4, 8, 16, 32, 64]
+
+
+def test_reference_order_does_not_matter():
+    g = tiny_method().nets["G"].eval()
+    refs = torch.rand(1, 6, 1, 64, 64) * 2 - 1
+    a = g.encode_style(refs)
+    b = g.encode_style(refs[:, torch.randperm(6)])
+    for x, y in zip(a, b, strict=True):
+        assert torch.allclose(x, y, atol=1e-5)
+
+
+def test_supcon_prefers_views_of_one_writer():
+    from glyph.plugins.dsfgan.model import supcon
+
+    torch.manual_seed(0)
+    base = torch.nn.functional.normalize(torch.randn(4, 8), dim=1)
+    labels = torch.arange(4)
+    together = torch.stack([base, base], 1)
+    shuffled = torch.stack([base, base[torch.tensor([1, 2, 3, 0])]], 1)
+    assert float(supcon(together, labels)) < float(supcon(shuffled, labels))
+
+
+def test_sobel_outline_sees_edges_only():
+    from glyph.plugins.dsfgan.model import sobel_magnitude
+
+    flat = torch.ones(1, 1, 16, 16)
+    step = torch.zeros(1, 1, 16, 16)
+    step[..., 8:] = 1
+    assert float(sobel_magnitude(flat)[..., 2:-2, 2:-2].max()) < 1e-3
+    assert float(sobel_magnitude(step)[..., 4, 7:9].min()) > 1.0
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    from glyph.data.sources import open_dataset
+
+    return open_dataset("embedded")
+
+
+def test_batches_never_show_a_target_among_the_references(embedded):
+    from glyph.data.loader import split_rows
+
+    m = tiny_method()
+    m.config.groups, m.config.per_group = 4, 3
+    chars, writers = embedded.labels["char"], embedded.labels["writer"]
+    train = set(split_rows(embedded, "SFSC").tolist())
+    template = embedded.classes["writer"].index("noto-sans-sc-regular")
+    torch.manual_seed(0)
+    for step in range(m.config.rec_steps, m.config.rec_steps + 6):
+        phase = m.phase(step)
+        rows = m.train_rows(embedded)
+        assert set(rows.tolist()) <= train and not bool((writers[rows] == template).any())
+        index = rows[torch.randperm(len(rows))[:phase["batch"]]]
+        batch = m.make_batch(embedded, index, phase)
+        k = phase["k"]
+        n_groups = len(batch["writer"])
+        assert batch["refs"].shape[:2] == (2 * n_groups, k)
+        assert len(set(batch["writer"].tolist())) == n_groups  # one group per writer
+        assert batch["template"].shape == batch["target"].shape
+        for g in range(n_groups):
+            targets = batch["target"][batch["group"] == g]
+            refs = torch.cat([batch["refs"][g], batch["refs"][n_groups + g]])
+            for t in targets:  # no reference is pixel-identical to a target of its group
+                assert not any(torch.equal(t, r) for r in refs)
+    # and by rows: rebuild one group's draw directly
+    idx = m._prepare(embedded)
+    w = idx.writers[0]
+    own = idx.writer_rows[w]
+    exclude = chars[own[:5]]
+    drawn = m._draw(own, 10, exclude, chars)
+    assert len(set(drawn.tolist())) == 10 and not bool(torch.isin(chars[drawn], exclude).any())
+    assert bool((writers[drawn] == w).all())
+
+
+def test_a_dataset_without_the_template_writer_is_refused(embedded):
+    from glyph.errors import GlyphError
+
+    m = tiny_method()
+    m.config.template = "no-such-font"
+    with pytest.raises(GlyphError, match="no template writer 'no-such-font'"):
+        m.train_rows(embedded)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dsfgan") / "run"
+    r = run_glyph("train", "dsfgan", "--preset", "tiny", "--out", str(out))  # no --data: the embedded set
+    assert r.code == 0, r.err
+    r = run_glyph("train", "dsfgan", "--out", str(out), "--resume", "--steps", "6")
+    assert r.code == 0, r.err
+    return out
+
+
+@pytest.fixture()
+def four_photos(tmp_path):
+    from glyph.resources import examples_root
+
+    folder = tmp_path / "mywriter"
+    folder.mkdir()
+    for p in sorted((examples_root() / "handwriting").iterdir())[:4]:
+        shutil.copy(p, folder / p.name)
+    return folder
+
+
+def test_run_writes_one_png_per_character_and_a_preview(run_dir, four_photos, tmp_path):
+    out = tmp_path / "out"
+    r = run_glyph("run", "dsfgan", "--weights", str(run_dir), "--refs", str(four_photos), "--text", "永和九年",
+                  "--out", str(out))
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in out.iterdir()) == sorted(["永.png", "和.png", "九.png", "年.png", "preview.png"])
+    assert read_image(out / "永.png")[0].shape[:2] == (64, 64)
+    assert "references used (4)" in r.err
+    page = read_image(out / "preview.png")[0]
+    assert page.shape[1] > 4 * 64
+
+
+def test_run_reports_what_it_cannot_write_and_writes_the_rest(run_dir, four_photos, tmp_path):
+    (four_photos / "notes.txt").write_text("not an image")
+    (four_photos / "IMG_0001.png").write_bytes(b"\x89PNG broken")
+    out = tmp_path / "out"
+    r = run_glyph("run", "dsfgan", "--weights", str(run_dir), "--refs", str(four_photos), "--text",
+                  "春A眠😀，不觉晓\n处处", "--out", str(out), "--columns", "3")
+    assert r.code == 0, r.err
+    assert "'A': not a CJK ideograph" in r.err and "'😀'" in r.err
+    assert "IMG_0001" in r.err  # a reference that could not be used is named
+    assert {p.stem for p in out.iterdir()} == set("春眠不觉晓处") | {"preview"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "dsfgan needs --refs FOLDER"),
+    (["--refs", "{empty}"], "no usable reference image"),
+    (["--refs", "{photos}", "--text", "abc"], "nothing to write"),
+    (["--refs", "{photos}", "--n-refs", "0"], "--n-refs must be between 1 and 64"),
+    (["--refs", "{photos}", "--text", "永", "--charset", "gb2312-1"], "only one of --text"),
+])
+def test_bad_input_gets_one_line(run_dir, four_photos, tmp_path, args, message):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [a.replace("{empty}", str(empty)).replace("{photos}", str(four_photos)) for a in args]
+    r = run_glyph("run", "dsfgan", "--weights", str(run_dir), *args, "--out", str(tmp_path / "o"))
+    assert r.code == 1 and message in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_another_methods_run_folder_is_refused(tmp_path, four_photos):
+    out = tmp_path / "dc"
+    assert run_glyph("train", "dcgan", "--data", "embedded", "--preset", "tiny", "--out", str(out)).code == 0
+    r = run_glyph("run", "dsfgan", "--weights", str(out), "--refs", str(four_photos))
+    assert r.code == 1 and "dcgan" in r.err and "Traceback" not in r.err
