@@ -118,6 +118,11 @@ def test_identical_sets_score_zero_and_shuffled_labels_score_chance(tiny_judge, 
     ctx2._outputs[id(shuffled)] = ctx2._outputs[id(part)]
     acc = evaluate(part, shuffled, ["content_acc"], ctx2)[0]["content_acc"]
     assert acc < 0.05  # chance is about 1 in the number of distinct characters present
+    assert evaluate(part, part, ["readable"], ctx2)[0]["readable"] == 1.0
+    unsure = part.subset(slice(None))
+    ctx2._outputs[id(unsure)] = JudgeOutputs(np.zeros((len(part), 4)), probs * 0.4 + 0.6 / len(judge.chars),
+                                             np.ones((len(part), 6)) / 6)
+    assert evaluate(part, unsure, ["readable"], ctx2)[0]["readable"] == 0.0  # top probability 0.4: not read
 
 
 def test_pair_metrics_align_by_labels(tiny_judge, emb):

@@ -184,7 +184,20 @@ class ContentAccuracy(Metric):
         probs = ctx.outputs(fake).char_probs
         acc, n = _top1(fake, "char", ctx.judge.chars, probs,
                        "the generated set has no characters of the judge's charset (name files after their character)")
-        return {"content_acc": acc, "confident_share": float((probs.max(1) >= 0.5).mean()), "content_n": float(n)}
+        return {"content_acc": acc, "content_n": float(n)}
+
+
+class Readable(Metric):
+    """Share of generated glyphs the judge reads as some character with confidence >= 0.5 (no labels needed)."""
+
+    name = "readable"
+    summary = "share of the set the judge reads as a character with confidence >= 0.5"
+    needs = "sets"
+    higher_is_better = True
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        probs = context["ctx"].outputs(fake).char_probs
+        return {"readable": float((probs.max(1) >= 0.5).mean())}
 
 
 class StyleAccuracy(Metric):
@@ -303,8 +316,8 @@ class InceptionFID(Metric):
         return {"inception_fid": stats.frechet_distance(m1, s1, m2, s2)}
 
 
-BUILTIN: tuple[type[Metric], ...] = (FGD, KID, ContentAccuracy, StyleAccuracy, JudgeIS, SSIM, PSNR, L1, RMSE,
-                                     InceptionFID)
+BUILTIN: tuple[type[Metric], ...] = (FGD, KID, ContentAccuracy, Readable, StyleAccuracy, JudgeIS, SSIM, PSNR, L1,
+                                     RMSE, InceptionFID)
 
 
 def evaluate(real: GlyphData, fake: GlyphData, names: list[str] | None, ctx: EvalContext) -> tuple[dict, dict]:
