@@ -16,7 +16,8 @@ app = typer.Typer(help="Evaluate generated glyphs offline; `glyph eval fit-judge
 
 
 def _load_source(src: str, n: int, device) -> tuple:
-    """A dataset, or ``run:RUN`` sampled on the fly (``n`` images from the run's EMA weights)."""
+    """A dataset, or ``run:RUN`` sampled on the fly (``n`` images from the run's EMA weights); ``run:METHOD``
+    (a method name, no such folder) samples the weights shipped with that method."""
     import torch
 
     from glyph import GlyphData
@@ -26,6 +27,12 @@ def _load_source(src: str, n: int, device) -> tuple:
     if not src.startswith("run:"):
         return open_dataset(src), src
     folder = Path(src[4:])
+    if not folder.exists():
+        from glyph.loader import get_registry
+
+        methods = get_registry().methods
+        shipped = methods[src[4:]].obj.shipped_weights() if src[4:] in methods else None
+        folder = shipped or folder
     method = load_run(folder, device=device)
     g = torch.Generator().manual_seed(console.STATE.seed or 0)
     chunks = []
@@ -41,7 +48,8 @@ def _load_source(src: str, n: int, device) -> tuple:
 def evaluate(
     ctx: typer.Context,
     real: str = typer.Option(None, help="reference set: folder, packed file, 'embedded'"),
-    fake: str = typer.Option(None, help="set to judge: folder, packed file, or run:RUN_FOLDER (sampled)"),
+    fake: str = typer.Option(None, help="set to judge: folder, packed file, run:RUN_FOLDER or run:METHOD "
+                             "(sampled; METHOD = its shipped weights)"),
     metrics: str = typer.Option(None, help="comma-separated metrics (default: all that apply); see --list"),
     json_out: Path = typer.Option(None, "--json", help="write results and protocol as JSON"),
     n: int = typer.Option(10000, "--n", help="images to sample from a run: source"),
@@ -186,6 +194,89 @@ def fit_judge(
     folder = export_judge(net, card, export or out / "judge")
     info(f"judge written to {folder}: held-out character accuracy {final['heldout_char_acc']:.4f}, style accuracy "
          f"{final['heldout_style_acc']:.4f} (last step: {scores['heldout_char_acc']:.4f})")
+
+
+@app.command("fewshot")
+def fewshot(
+    data: str = typer.Option(..., "--data", help="writers dataset with unseen splits (e.g. the rendered corpus)"),
+    method: str = typer.Option("dsfgan", help="method whose shipped weights to measure (ignored with --weights)"),
+    weights: Path = typer.Option(None, help="run folder of the model to measure (default: the shipped weights)"),
+    refs: str = typer.Option("1,4,16", help="reference counts, comma-separated"),
+    splits: str = typer.Option("SFUC,UFUC", help="SFUC (seen writers, unseen characters) and/or UFUC"),
+    per_writer: int = typer.Option(100, help="held-out characters per writer"),
+    metrics: str = typer.Option("content_acc,style_acc,ssim,l1,fgd", help="metrics per row"),
+    baselines: bool = typer.Option(True, help="also measure template copy and nearest reference"),
+    template: str = typer.Option(None, help="template writer (default: the method's, else noto-sans-sc-regular)"),
+    json_out: Path = typer.Option(None, "--json", help="write every row and the protocol as JSON"),
+    judge: Path = typer.Option(None, help="judge folder (default: the judge shipped with glyph)"),
+) -> None:
+    """Few-shot imitation on held-out characters: a method beside the template-copy and nearest-reference baselines."""
+    import json
+
+    from rich.table import Table
+
+    from glyph.data.sources import open_dataset
+    from glyph.device import resolve_device
+    from glyph.eval.fewshot import BASELINES, build_sets, episodes
+    from glyph.eval.metrics import EvalContext
+    from glyph.eval.metrics import evaluate as run_metrics
+    from glyph.loader import get_registry
+    from glyph.train import load_run
+
+    counts = _int_list(refs, "--refs")
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    for m in names:
+        get_registry().metric(m)
+    if per_writer < 1:
+        raise GlyphError(f"--per-writer must be at least 1, got {per_writer}")
+    device = resolve_device(console.STATE.device)
+    folder = weights or get_registry().method(method).obj.shipped_weights()
+    if folder is None:
+        raise GlyphError(f"method '{method}' ships no weights; give --weights RUN_FOLDER")
+    model = load_run(folder, None if weights else method, device=device)
+    if not hasattr(model, "stylize"):
+        raise GlyphError(f"method '{model.name}' is not a few-shot method (it has no stylize(refs, templates))")
+    template = template or getattr(model.config, "template", "noto-sans-sc-regular")
+    dataset = open_dataset(data)
+    ectx = EvalContext(judge_path=judge, device=device)
+    rows: list[dict] = []
+    table = Table(title=f"few-shot imitation: {folder} on {data}", title_justify="left")
+    for col in ("split", "refs", "system", *names):
+        table.add_column(col, justify="right" if col not in ("split", "system") else "left", no_wrap=True)
+    for split in [s.strip().upper() for s in splits.split(",") if s.strip()]:
+        for k in counts:
+            eps = episodes(dataset, split, k, template, per_writer, seed=console.STATE.seed or 0)
+            with console.err.status(f"{split}, {k} reference(s): generating {sum(len(e.targets) for e in eps)} "
+                                    f"glyphs for {len(eps)} writers"):
+                sets = build_sets(dataset, eps, model.stylize)
+                systems = ["method", *(BASELINES if baselines else ())]
+                for system in systems:
+                    results, skipped = run_metrics(sets["real"], sets[system], names, ectx)
+                    label = model.name if system == "method" else system
+                    rows.append({"split": split, "refs": k, "system": label, "writers": len(eps),
+                                 "glyphs": len(sets[system]), **results, "skipped": skipped})
+                    table.add_row(split, str(k), label, *(f"{results[m]:.4f}" if m in results else "-"
+                                                          for m in names))
+    console.out.print(table)
+    if json_out:
+        from glyph.imageio import atomic_output
+
+        record = {"rows": rows, "protocol": {"data": data, "fingerprint": dataset.fingerprint(), "weights": str(folder),
+                                             "template": template, "per_writer": per_writer,
+                                             "seed": console.STATE.seed or 0, "judge": ectx.judge.hash}}
+        with atomic_output(json_out) as tmp:
+            tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False))
+        info(f"wrote {json_out}")
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise GlyphError(f"{flag} takes comma-separated whole numbers, e.g. 1,4,16 (got {text!r})") from None
+    if not values or min(values) < 1:
+        raise GlyphError(f"{flag} needs counts of at least 1 (got {text!r})")
+    return values
 
 
 def install(app_: typer.Typer) -> None:

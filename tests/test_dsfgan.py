@@ -187,3 +187,34 @@ def test_another_methods_run_folder_is_refused(tmp_path, four_photos):
     assert run_glyph("train", "dcgan", "--data", "embedded", "--preset", "tiny", "--out", str(out)).code == 0
     r = run_glyph("run", "dsfgan", "--weights", str(out), "--refs", str(four_photos))
     assert r.code == 1 and "dcgan" in r.err and "Traceback" not in r.err
+
+
+def test_fewshot_episodes_draw_references_from_seen_characters_only(embedded):
+    from glyph.eval.fewshot import build_sets, episodes, nearest_reference
+
+    eps = episodes(embedded, "SFUC", 4, "noto-sans-sc-regular", per_writer=10)
+    unseen = set(embedded.meta["splits"]["unseen_chars"])
+    names = embedded.classes["char"]
+    assert len(eps) == 5 and all(e.refs.shape[0] == 4 and len(e.targets) == 10 for e in eps)
+    for e in eps:
+        assert {names[c] for c in embedded.labels["char"][e.targets].tolist()} <= unseen
+        assert not any(torch.equal(r, embedded.images[t]) for r in e.refs for t in e.targets)
+    again = episodes(embedded, "SFUC", 4, "noto-sans-sc-regular", per_writer=10)
+    assert all(torch.equal(a.refs, b.refs) for a, b in zip(eps, again, strict=True))  # deterministic
+    sets = build_sets(embedded, eps, None)
+    assert torch.equal(sets["nearest reference"].images[:10], nearest_reference(eps[0].refs, eps[0].templates))
+    assert len(sets["real"]) == len(sets["template copy"]) == 50
+
+
+def test_fewshot_command_measures_method_and_baselines(run_dir, tmp_path):
+    import json
+
+    out = tmp_path / "fs.json"
+    r = run_glyph("eval", "fewshot", "--data", "embedded", "--weights", str(run_dir), "--refs", "2",
+                  "--splits", "SFUC", "--per-writer", "5", "--metrics", "l1,ssim", "--json", str(out))
+    assert r.code == 0, r.err
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["system"] for row in rows] == ["dsfgan", "template copy", "nearest reference"]
+    assert all(0 <= row["l1"] <= 1 and row["glyphs"] == 25 for row in rows)
+    r = run_glyph("eval", "fewshot", "--data", "embedded", "--weights", str(run_dir), "--splits", "UFUC")
+    assert r.code == 1 and "no writer" in r.err
