@@ -7,6 +7,7 @@ see them (glyphs dark on white).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,3 +74,28 @@ def write_samples(ctx: RunContext, images: torch.Tensor, out: Path | None, out_d
     if out_dir is not None:
         for i, img in enumerate(shown):
             ctx.save_image(Path(out_dir) / f"{i:06d}.png", img)
+
+
+def sample_outputs(ctx: RunContext, sample: Any, z_dim: int | None, *, n: int, out: Path | None,
+                   out_dir: Path | None, interpolate: int = 0, frames: int = 16, filter: bool = False,
+                   glyphs: bool = True) -> None:
+    """The common body of an unconditional method's ``run``: a grid, one PNG per sample, or a latent walk GIF.
+
+    :param sample: ``sample(z)`` -> images in [0, 1] from latents ``[N, z_dim]`` (random ones when ``z_dim`` is
+        None: then ``sample(n, generator)`` is called and ``--interpolate`` is refused).
+    """
+    g = torch.Generator().manual_seed(ctx.seed if ctx.seed is not None else 0)
+    if interpolate:
+        if z_dim is None:
+            raise GlyphError("this method has no latent space to walk; leave out --interpolate")
+        if out is None:
+            raise GlyphError("--interpolate writes a GIF: give --out walk.gif")
+        images = sample(walk(interpolate, frames, z_dim, g))
+        ctx.report.written.append(save_gif(out, to_display(images, glyphs)))
+        return
+    if n < 1:
+        raise GlyphError(f"--n must be at least 1, got {n}")
+    if out is None and out_dir is None:
+        raise GlyphError("say where to write: --out grid.png and/or --out-dir DIR")
+    images = sample(torch.randn(n, z_dim, generator=g)) if z_dim is not None else sample(n, g)
+    write_samples(ctx, images, out, out_dir, glyphs, 0.8 if filter else None)

@@ -129,17 +129,8 @@ class DCGAN(Method):
         filter: Annotated[bool, Opt("pass outputs through the filter method (threshold 0.8)")] = False,
     ) -> None:
         """Sample glyphs (or paintings) from the trained generator."""
-        from glyph.generate import save_gif, to_display, walk, write_samples
+        from glyph.generate import sample_outputs
 
-        if n < 1:
-            raise GlyphError(f"--n must be at least 1, got {n}")
         glyphs = getattr(self, "data_info", {}).get("ink", "glyph") == "glyph"
-        g = torch.Generator().manual_seed(ctx.seed if ctx.seed is not None else 0)
-        if interpolate:
-            if out is None:
-                raise GlyphError("--interpolate writes a GIF: give --out walk.gif")
-            images = self.generate(walk(interpolate, frames, self.config.z_dim, g))
-            ctx.report.written.append(save_gif(out, to_display(images, glyphs)))
-            return
-        images = self.generate(torch.randn(n, self.config.z_dim, generator=g))
-        write_samples(ctx, images, out, out_dir, glyphs, 0.8 if filter else None)
+        sample_outputs(ctx, self.generate, self.config.z_dim, n=n, out=out, out_dir=out_dir, interpolate=interpolate,
+                       frames=frames, filter=filter, glyphs=glyphs)

@@ -143,32 +143,30 @@ class VAE(Method):
         filter: Annotated[bool, Opt("pass outputs through the filter method (threshold 0.8)")] = False,
     ) -> None:
         """Sample, reconstruct or walk the latent space."""
-        from glyph.generate import save_gif, to_display, walk, write_samples
+        from glyph.generate import sample_outputs
 
         glyphs = getattr(self, "data_info", {}).get("ink", "glyph") == "glyph"
-        g = torch.Generator().manual_seed(ctx.seed if ctx.seed is not None else 0)
-        if interpolate:
-            if out is None:
-                raise GlyphError("--interpolate writes a GIF: give --out walk.gif")
-            images = self.decode(walk(interpolate, frames, self.config.latent, g))
-            ctx.report.written.append(save_gif(out, to_display(images, glyphs)))
+        if reconstruct and not interpolate:
+            self._reconstruct_to(ctx, reconstruct, n, out, out_dir, glyphs, filter)
             return
-        if reconstruct:
-            from glyph.data.sources import open_dataset
+        sample_outputs(ctx, self.decode, self.config.latent, n=n, out=out, out_dir=out_dir, interpolate=interpolate,
+                       frames=frames, filter=filter, glyphs=glyphs)
 
-            data = open_dataset(reconstruct, size=self.config.resolution)
-            originals = data.images[:n]
-            rec = self.reconstruct(originals)
-            src = self._prepare(originals)
-            if out is not None:  # originals and reconstructions interleaved: pairs side by side
-                pairs = torch.stack([src, rec], 1).flatten(0, 1)
-                write_samples(ctx, pairs, out, None, glyphs, 0.8 if filter else None)
-            if out_dir is not None:
-                write_samples(ctx, rec, None, out_dir, glyphs, 0.8 if filter else None)
-            if out is None and out_dir is None:
-                raise GlyphError("say where to write: --out pairs.png and/or --out-dir DIR")
-            ctx.note(f"reconstructed {len(rec)} images; mean absolute error {float((rec - src).abs().mean()):.4f}")
-            return
-        if n < 1:
-            raise GlyphError(f"--n must be at least 1, got {n}")
-        write_samples(ctx, self.preview(n, g), out, out_dir, glyphs, 0.8 if filter else None)
+    def _reconstruct_to(self, ctx: RunContext, source: str, n: int, out: Path | None, out_dir: Path | None,
+                        glyphs: bool, filter: bool) -> None:
+        """Encode and decode the first ``n`` images of ``source``: pairs to ``out``, reconstructions to ``out_dir``."""
+        from glyph.data.sources import open_dataset
+        from glyph.generate import write_samples
+
+        if out is None and out_dir is None:
+            raise GlyphError("say where to write: --out pairs.png and/or --out-dir DIR")
+        data = open_dataset(source, size=self.config.resolution)
+        originals = data.images[:n]
+        rec = self.reconstruct(originals)
+        src = self._prepare(originals)
+        if out is not None:  # originals and reconstructions interleaved: pairs side by side
+            pairs = torch.stack([src, rec], 1).flatten(0, 1)
+            write_samples(ctx, pairs, out, None, glyphs, 0.8 if filter else None)
+        if out_dir is not None:
+            write_samples(ctx, rec, None, out_dir, glyphs, 0.8 if filter else None)
+        ctx.note(f"reconstructed {len(rec)} images; mean absolute error {float((rec - src).abs().mean()):.4f}")
