@@ -7,7 +7,7 @@ see them (glyphs dark on white).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ import torch
 from .errors import GlyphError
 from .grid import tile
 from .imageio import atomic_output
-from .method import RunContext
+from .method import Opt, RunContext
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -99,3 +99,26 @@ def sample_outputs(ctx: RunContext, sample: Any, z_dim: int | None, *, n: int, o
         raise GlyphError("say where to write: --out grid.png and/or --out-dir DIR")
     images = sample(torch.randn(n, z_dim, generator=g)) if z_dim is not None else sample(n, g)
     write_samples(ctx, images, out, out_dir, glyphs, 0.8 if filter else None)
+
+
+class LatentRun:
+    """Mixin giving an unconditional generator its ``glyph run`` verb (dcgan, progan): grid, PNGs, latent walk.
+
+    The method provides ``generate(z)`` (latents ``[N, config.z_dim]`` -> images in [0, 1]).
+    """
+
+    def run(
+        self,
+        ctx: RunContext,
+        *,
+        n: Annotated[int, Opt("how many samples")] = 64,
+        out: Annotated[Path | None, Opt("grid image (.png), or the GIF of --interpolate", short="-o")] = None,
+        out_dir: Annotated[Path | None, Opt("folder for one PNG per sample")] = None,
+        interpolate: Annotated[int, Opt("walk through K random latents and write a GIF to --out (0: off)")] = 0,
+        frames: Annotated[int, Opt("frames between two key latents of --interpolate")] = 16,
+        filter: Annotated[bool, Opt("pass outputs through the filter method (threshold 0.8)")] = False,
+    ) -> None:
+        """Sample from the trained generator (EMA weights)."""
+        glyphs = getattr(self, "data_info", {}).get("ink", "glyph") == "glyph"
+        sample_outputs(ctx, self.generate, self.config.z_dim, n=n, out=out, out_dir=out_dir,  # type: ignore[attr-defined]
+                       interpolate=interpolate, frames=frames, filter=filter, glyphs=glyphs)

@@ -9,13 +9,13 @@ symmetric), DCGAN's N(0, 0.02) initialisation. Adam 2e-4, betas (0.5, 0.999), as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from glyph import GlyphError, Method, Opt, RunContext
+from glyph import GlyphError, Method
+from glyph.generate import LatentRun
 
 from .model import Discriminator, Generator, init_weights, resolution
 
@@ -51,7 +51,7 @@ class Config:
         return resolution(self.g_widths, self.final_stride)
 
 
-class DCGAN(Method):
+class DCGAN(LatentRun, Method):
     """DCGAN: unconditional glyphs or colour paintings."""
 
     name = "dcgan"
@@ -116,21 +116,3 @@ class DCGAN(Method):
 
     def preview(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.generate(torch.randn(n, self.config.z_dim, generator=generator))
-
-    def run(
-        self,
-        ctx: RunContext,
-        *,
-        n: Annotated[int, Opt("how many samples")] = 64,
-        out: Annotated[Path | None, Opt("grid image (.png), or the GIF of --interpolate", short="-o")] = None,
-        out_dir: Annotated[Path | None, Opt("folder for one PNG per sample")] = None,
-        interpolate: Annotated[int, Opt("walk through K random latents and write a GIF to --out (0: off)")] = 0,
-        frames: Annotated[int, Opt("frames between two key latents of --interpolate")] = 16,
-        filter: Annotated[bool, Opt("pass outputs through the filter method (threshold 0.8)")] = False,
-    ) -> None:
-        """Sample glyphs (or paintings) from the trained generator."""
-        from glyph.generate import sample_outputs
-
-        glyphs = getattr(self, "data_info", {}).get("ink", "glyph") == "glyph"
-        sample_outputs(ctx, self.generate, self.config.z_dim, n=n, out=out, out_dir=out_dir, interpolate=interpolate,
-                       frames=frames, filter=filter, glyphs=glyphs)
