@@ -1,0 +1,1 @@
+"""ddpm: denoising diffusion with a DDIM sampler (GANji)."""

@@ -1,0 +1,171 @@
+"""The DDPM recipe from GANji (seeds-code-report §2.4), with a fast DDIM sampler and an EMA network.
+
+Training: t ~ U{0..T-1}, x_t from the forward process, MSE between the network's output and its target
+(the noise, or v), Adam with a cosine learning-rate decay (GANji's author found the decay essential).
+Sampling: DDIM in 50 steps by default (deterministic at eta = 0), or all T ancestral steps; outputs are
+clamped to [-1, 1] before they become pixels (GANji's first samples wrapped around in uint8 without it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+
+from glyph import GlyphError, Method, Opt, RunContext
+
+from .diffusion import NoiseSchedule, ancestral, ddim
+from .model import UNet
+
+
+@dataclass
+class Config:
+    """ddpm settings; the defaults are GANji's UNet and schedule."""
+
+    channels: int = field(default=1, metadata={"help": "1 for glyphs, 3 for colour"})
+    resolution: int = field(default=64, metadata={"help": "image size (divisible by 8)"})
+    widths: tuple[int, ...] = field(default=(64, 128, 256, 256), metadata={"help": "UNet widths at 64, 32, 16, 8 px"})
+    bottleneck: int = field(default=512, metadata={"help": "bottleneck width"})
+    attention: tuple[int, ...] = field(default=(), metadata={"help": "resolutions with self-attention, e.g. 16"})
+    schedule: Literal["linear", "cosine"] = field(default="linear", metadata={"help": "noise schedule"})
+    timesteps: int = field(default=1000, metadata={"help": "diffusion steps T"})
+    prediction: Literal["eps", "v"] = field(default="eps", metadata={"help": "network target: noise or velocity"})
+    lr: float = field(default=5e-5, metadata={"help": "Adam learning rate (cosine decay to 0)"})
+    sampler: Literal["ddim", "ancestral"] = field(default="ddim", metadata={"help": "default sampler"})
+    sample_steps: int = field(default=50, metadata={"help": "DDIM steps"})
+    eta: float = field(default=0.0, metadata={"help": "DDIM noise (0: deterministic)"})
+    ema_decay: float = field(default=0.999, metadata={"help": "EMA decay of the network"})
+    steps: int = field(default=32300, metadata={"help": "training steps (GANji: 100 epochs of batch 32)"})
+    batch: int = field(default=32, metadata={"help": "batch size"})
+
+    def validate(self) -> None:
+        """Shapes the UNet can make."""
+        if len(self.widths) != 4:
+            raise GlyphError(f"ddpm widths needs 4 values (64, 32, 16, 8 px), got {len(self.widths)}")
+        if self.resolution % 8:
+            raise GlyphError(f"ddpm resolution must be divisible by 8, got {self.resolution}")
+        if self.channels not in (1, 3):
+            raise GlyphError(f"ddpm channels must be 1 or 3, got {self.channels}")
+        if self.timesteps < 2:
+            raise GlyphError(f"ddpm timesteps must be at least 2, got {self.timesteps}")
+
+
+class DDPM(Method):
+    """Denoising diffusion: glyphs from noise, with DDIM for a fast sampler."""
+
+    name = "ddpm"
+    Config = Config
+    parts = ("unet",)
+    ema_parts = ("unet",)
+    inputs: ClassVar[dict[str, str]] = {"noise": "Gaussian noise images (the seed chooses them)"}
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self.config.validate()
+        c = self.config
+        try:
+            self.sched = NoiseSchedule(c.schedule, c.timesteps, c.prediction)
+        except ValueError as e:
+            raise GlyphError(str(e)) from None
+
+    def build(self) -> dict[str, torch.nn.Module]:
+        c = self.config
+        self.nets = {"unet": UNet(c.channels, tuple(c.widths), c.bottleneck, attention=tuple(c.attention),  # type: ignore[arg-type]
+                                  resolution=c.resolution)}
+        return self.nets
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        opt = torch.optim.Adam(self.nets["unet"].parameters(), lr=self.config.lr)
+        total = max(1, self.config.steps)
+        self.schedulers = {"lr": torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))}
+        return {"unet": opt}
+
+    def make_batch(self, data: Any, index: torch.Tensor, phase: Any) -> dict[str, torch.Tensor]:
+        c = self.config
+        if data.channels != c.channels:
+            raise GlyphError(f"ddpm is configured for {c.channels}-channel images but the data has {data.channels}; "
+                             f"use --set channels={data.channels}")
+        x = data.images[index].float().div_(127.5).sub_(1.0)
+        if x.shape[-1] != c.resolution:
+            x = F.interpolate(x, size=(c.resolution, c.resolution), mode="bilinear", antialias=True)
+        return {"image": x}
+
+    def train_step(self, batch: Any, step: int, trainer: Any) -> dict[str, float]:
+        x0 = batch["image"]
+        t = torch.randint(0, self.sched.T, (len(x0),), device=x0.device)
+        noise = torch.randn_like(x0)
+        x_t = self.sched.q_sample(x0, t, noise)
+        with trainer.autocast():
+            out = self.nets["unet"](x_t, t)
+        loss = F.mse_loss(out.float(), self.sched.target(x0, t, noise))
+        trainer.backward(loss)
+        trainer.step("unet")
+        self.schedulers["lr"].step()
+        return {"loss": loss.detach()}
+
+    @torch.no_grad()
+    def sample(self, noise: torch.Tensor, sampler: str | None = None, steps: int | None = None,
+               eta: float | None = None, generator: torch.Generator | None = None, batch: int = 64) -> torch.Tensor:
+        """Images in [0, 1] (1 = ink for glyphs) from starting noise ``[N, C, H, W]``."""
+        c = self.config
+        sampler = sampler or c.sampler
+        net = self.nets["unet"].eval()
+        dev = next(net.parameters()).device
+        out = []
+        for i in range(0, len(noise), batch):
+            x = noise[i:i + batch].to(dev)
+            if sampler == "ancestral":
+                x = ancestral(net, self.sched, x, generator)
+            else:
+                x = ddim(net, self.sched, x, steps or c.sample_steps, c.eta if eta is None else eta, generator)
+            out.append(x.float().clamp(-1, 1).add(1).div(2).cpu())
+        return torch.cat(out)
+
+    def _noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        c = self.config
+        return torch.randn(n, c.channels, c.resolution, c.resolution, generator=generator)
+
+    def preview(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.sample(self._noise(n, generator), "ddim", min(25, self.sched.T), 0.0)
+
+    def run(
+        self,
+        ctx: RunContext,
+        *,
+        n: Annotated[int, Opt("how many samples")] = 64,
+        out: Annotated[Path | None, Opt("grid image (.png), or the GIF of --interpolate", short="-o")] = None,
+        out_dir: Annotated[Path | None, Opt("folder for one PNG per sample")] = None,
+        steps: Annotated[int, Opt("sampler steps (DDIM; the ancestral sampler always takes all T)")] = 50,
+        sampler: Annotated[str, Opt("ddim (fast) or ancestral (T steps)")] = "ddim",
+        eta: Annotated[float, Opt("DDIM noise: 0 deterministic, 1 like ancestral")] = 0.0,
+        interpolate: Annotated[int, Opt("walk through K noise images with deterministic DDIM, GIF to --out")] = 0,
+        frames: Annotated[int, Opt("frames between two key points of --interpolate")] = 16,
+        filter: Annotated[bool, Opt("pass outputs through the filter method (threshold 0.8)")] = False,
+    ) -> None:
+        """Sample glyphs by denoising Gaussian noise."""
+        from glyph.generate import sample_outputs
+
+        c = self.config
+        if sampler not in ("ddim", "ancestral"):
+            raise GlyphError(f"--sampler {sampler!r}: use ddim or ancestral")
+        if sampler == "ddim" and not 1 <= steps <= self.sched.T:
+            raise GlyphError(f"--steps must be between 1 and {self.sched.T} (the model's T), got {steps}")
+        if eta < 0:
+            raise GlyphError(f"--eta must be >= 0, got {eta}")
+        if interpolate and (sampler != "ddim" or eta != 0):
+            raise GlyphError("--interpolate needs the deterministic sampler: --sampler ddim --eta 0")
+        g = torch.Generator().manual_seed(ctx.seed if ctx.seed is not None else 0)
+        shape = (c.channels, c.resolution, c.resolution)
+
+        def from_latent(z: torch.Tensor) -> torch.Tensor:
+            return self.sample(z.view(-1, *shape), sampler, steps, eta, g)
+
+        glyphs = getattr(self, "data_info", {}).get("ink", "glyph") == "glyph"
+        sample_outputs(ctx, from_latent, math.prod(shape), n=n, out=out, out_dir=out_dir, interpolate=interpolate,
+                       frames=frames, filter=filter, glyphs=glyphs)
+        ctx.report.numbers["sampler steps"] = float(steps if sampler == "ddim" else self.sched.T)
