@@ -39,6 +39,7 @@ class Config:
     batches: tuple[int, ...] = field(default=(16, 16, 16, 16, 16), metadata={"help": "batch size per stage"})
     gammas: tuple[float, ...] = field(default=(10.0, 10.0, 10.0, 20.0, 80.0), metadata={"help": "R1 gamma per stage"})
     fade: float = field(default=0.5, metadata={"help": "share of a stage over which the new layer fades in"})
+    r1_every: int = field(default=1, metadata={"help": "R1 every N steps, weighted N times (lazy; 1 = published)"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (both networks)"})
     betas: tuple[float, ...] = field(default=(0.0, 0.99), metadata={"help": "Adam betas"})
     diffaugment: str = field(default="color,translation,cutout", metadata={"help": "DiffAugment policy ('' = off)"})
@@ -57,6 +58,8 @@ class Config:
             raise GlyphError(f"progan channels must be 1 or 3, got {self.channels}")
         if not 0 < self.fade <= 1:
             raise GlyphError(f"progan fade must be in (0, 1], got {self.fade}")
+        if self.r1_every < 1:
+            raise GlyphError(f"progan r1_every must be at least 1, got {self.r1_every}")
         if min(self.stage_images) < 1 or min(self.batches) < 1:
             raise GlyphError("progan stage_images and batches must be positive")
 
@@ -165,10 +168,17 @@ class ProGAN(LatentRun, Method):
         z = torch.randn(len(real), self.config.z_dim, device=real.device)
         with trainer.autocast():
             fake = g(z, stage, alpha)
-        real_logits, r1 = r1_penalty(d, real, self._augment, stage, alpha)
+        every = self.config.r1_every
+        if step % every == 0:  # lazy regularisation (StyleGAN2): every N steps, N times the weight
+            real_logits, r1 = r1_penalty(d, real, self._augment, stage, alpha)
+        else:
+            with trainer.autocast():
+                real_logits = d(self._augment(real), stage, alpha).float()
+            r1 = torch.zeros((), device=real.device)
         with trainer.autocast():
             fake_logits = d(self._augment(fake.detach()), stage, alpha)
-        loss_d = F.softplus(-real_logits).mean() + F.softplus(fake_logits.float()).mean() + 0.5 * gamma * r1
+        loss_d = (F.softplus(-real_logits).mean() + F.softplus(fake_logits.float()).mean()
+                  + 0.5 * gamma * every * r1)
         trainer.backward(loss_d)
         trainer.step("D")
         with trainer.autocast():
