@@ -1,0 +1,1 @@
+"""restorecae: restore damaged inscription glyphs (RestoreCAE-Zi)."""

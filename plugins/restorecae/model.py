@@ -1,0 +1,100 @@
+"""RestoreCAE-Zi's ConvNeXt autoencoder (seeds-code-report §5.2), at any size divisible by 32.
+
+Encoder: a timm ConvNeXt (random init) on the damaged glyph, stacked with the standard-font rendering of
+its character when it is known (two channels), pooled to one vector. Bottleneck: Linear to the latent and
+back, spread over the coarsest grid (size / 32) by a depthwise transposed convolution. Decoder: the
+encoder mirrored, stage widths reversed; each stage is ConvNeXt blocks (depthwise 7x7, LayerNorm, 4x MLP,
+layer scale), stages joined by LayerNorm and a 2x2 stride-2 transposed convolution, then a head of two
+more such up-samplings and a 7x7 convolution to one channel. The output is a logit per pixel (a sigmoid
+gives the image; the published decoder had no output activation and predicted raw values).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW tensor."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias,
+                            self.eps).permute(0, 3, 1, 2)
+
+
+class Block(nn.Module):
+    """ConvNeXt block: depthwise 7x7 -> LayerNorm -> Linear 4x -> GELU -> Linear -> layer scale -> residual."""
+
+    def __init__(self, dim: int, layer_scale: float = 1e-6) -> None:
+        super().__init__()
+        self.dw = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.gamma = nn.Parameter(torch.full((dim,), layer_scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mlp(self.norm(self.dw(x).permute(0, 2, 3, 1))) * self.gamma
+        return x + y.permute(0, 3, 1, 2)
+
+
+def _up(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(LayerNorm2d(cin), nn.ConvTranspose2d(cin, cout, 2, 2))
+
+
+class Decoder(nn.Module):
+    """Latent vector -> one-channel logits at ``resolution``: the ConvNeXt encoder mirrored."""
+
+    def __init__(self, latent: int, dims: tuple[int, ...], depths: tuple[int, ...], resolution: int) -> None:
+        super().__init__()
+        self.grid = resolution // 32
+        self.dims = dims
+        self.input = nn.Linear(latent, dims[0])
+        # a depthwise transposed convolution spreads the vector over the coarsest grid (7 px at 224, 2 px at 64)
+        self.spread = nn.Sequential(nn.ConvTranspose2d(dims[0], dims[0], self.grid, groups=dims[0]),
+                                    LayerNorm2d(dims[0]))
+        stages: list[nn.Module] = []
+        for i, (dim, depth) in enumerate(zip(dims, depths, strict=True)):
+            if i:
+                stages.append(_up(dims[i - 1], dim))
+            stages += [Block(dim) for _ in range(depth)]
+        self.stages = nn.Sequential(*stages)
+        half = max(8, dims[-1] // 2)
+        self.head = nn.Sequential(_up(dims[-1], half), _up(half, half // 2 or 1), LayerNorm2d(half // 2 or 1),
+                                  nn.Conv2d(half // 2 or 1, 1, 7, padding=3))
+        self.apply(_init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.spread(self.input(z)[:, :, None, None])
+        return self.head(self.stages(h))
+
+
+def _init(m: nn.Module) -> None:
+    """Truncated-normal(0.02) for every conv, transposed conv and linear layer (the published "fix init")."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+class RestoreAE(nn.Module):
+    """(damaged [N,1,R,R], template [N,1,R,R] or None) -> restored logits [N,1,R,R]."""
+
+    def __init__(self, encoder: str = "convnext_atto", latent: int = 512,
+                 decoder_depths: tuple[int, ...] = (2, 2, 2, 2), resolution: int = 64,
+                 with_template: bool = True) -> None:
+        super().__init__()
+        import timm
+
+        self.with_template = with_template
+        self.encoder = timm.create_model(encoder, pretrained=False, in_chans=2 if with_template else 1, num_classes=0)
+        dims = tuple(int(f["num_chs"]) for f in self.encoder.feature_info)[::-1]
+        self.to_latent = nn.Linear(int(self.encoder.num_features), latent)
+        self.decoder = Decoder(latent, dims, tuple(decoder_depths), resolution)
+
+    def forward(self, damaged: torch.Tensor, template: torch.Tensor | None = None) -> torch.Tensor:
+        x = torch.cat([damaged, template], 1) if self.with_template and template is not None else damaged
+        if self.with_template and template is None:
+            x = torch.cat([damaged, torch.zeros_like(damaged)], 1)
+        return self.decoder(self.to_latent(self.encoder(x)))
