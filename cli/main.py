@@ -11,7 +11,7 @@ import typer
 from glyph.errors import GlyphError
 from glyph.registry import LoadFailure
 
-from . import console, data, listing, run, train
+from . import console, data, font, listing, run, train
 from . import eval as eval_cli
 from .console import error
 
@@ -55,6 +55,7 @@ def build_app() -> typer.Typer:
     registry = get_registry()
     app.add_typer(run.build_run_app(registry), name="run")
     app.add_typer(data.app, name="data")
+    app.add_typer(font.app, name="font")
     train.install(app)
     eval_cli.install(app)
     taken = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}

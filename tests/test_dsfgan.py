@@ -218,3 +218,14 @@ def test_fewshot_command_measures_method_and_baselines(run_dir, tmp_path):
     assert all(0 <= row["l1"] <= 1 and row["glyphs"] == 25 for row in rows)
     r = run_glyph("eval", "fewshot", "--data", "embedded", "--weights", str(run_dir), "--splits", "UFUC")
     assert r.code == 1 and "no writer" in r.err
+
+
+def test_run_builds_a_font_in_the_same_step(run_dir, four_photos, tmp_path):
+    from fontTools.ttLib import TTFont
+
+    r = run_glyph("run", "dsfgan", "--weights", str(run_dir), "--refs", str(four_photos), "--text", "永和九年",
+                  "--out", str(tmp_path / "out"), "--font", str(tmp_path / "hand.ttf"))
+    assert r.code == 0, r.err
+    font = TTFont(tmp_path / "hand.ttf")
+    assert font["name"].getDebugName(1) == "Mywriter"
+    assert set(font.getBestCmap()) >= {ord(c) for c in "永和九年"}

@@ -395,6 +395,8 @@ class DSFGAN(Method):
         out: Annotated[Path, Opt("folder for one PNG per character", short="-o")] = Path("dsfgan-out"),
         sheet: Annotated[Path | None, Opt("typeset preview of the text (default: OUT/preview.png)")] = None,
         columns: Annotated[int, Opt("characters per line of the preview")] = 12,
+        font: Annotated[Path | None, Opt("also build an installable font of the characters (.otf or .ttf)")] = None,
+        font_name: Annotated[str | None, Opt("family name of --font (default: the references' folder name)")] = None,
     ) -> None:
         """Write characters in the hand of the writer whose samples are in --refs."""
         from glyph.data.charsets import is_cjk, load_charset
@@ -410,6 +412,8 @@ class DSFGAN(Method):
             raise GlyphError(f"--n-refs must be between 1 and {MAX_REFS}, got {n_refs}")
         if columns < 1:
             raise GlyphError(f"--columns must be at least 1, got {columns}")
+        if font is not None and Path(font).suffix.lower() not in (".otf", ".ttf"):
+            raise GlyphError(f"--font {font}: give a .otf (CFF outlines) or .ttf (TrueType outlines) file name")
         given = [x is not None for x in (text, charset, chars_file)]
         if sum(given) > 1:
             raise GlyphError("give only one of --text, --charset and --chars-file")
@@ -475,6 +479,15 @@ class DSFGAN(Method):
         punct = template_glyphs([ch for ch in text if ch in PUNCTUATION], fit="em").glyphs
         page = typeset(text, glyphs, {ch: 1.0 - g.astype(np.float32) / 255 for ch, g in punct.items()}, columns)
         ctx.save_image(sheet or Path(out) / "preview.png", page)
+        if font is not None:
+            from glyph.font import build_font
+
+            family = font_name or Path(str(refs).split(":")[-1]).name.replace("_", " ").title() or "My Hand"
+            report = build_font({ch: 1.0 - img for ch, img in glyphs.items()}, font, family)
+            for ch, why in report.skipped:
+                ctx.skip(ch, f"not in the font: {why}")
+            ctx.report.written.append(Path(font))
+            ctx.note(f"font '{family}' with {len(report.chars)} glyphs: install it with glyph font install {font}")
         ctx.report.numbers["characters"] = float(len(todo))
         ctx.report.numbers["references"] = float(len(chosen))
 

@@ -224,7 +224,8 @@ class RestoreCAE(Method):
         chars: Annotated[str | None, Opt("the characters of the inputs, in file-name order (default: from the "
                                          "file names)")] = None,
         no_template: Annotated[bool, Opt("restore without the standard-font glyph (characters unknown)")] = False,
-        ink: Annotated[str, Opt("ink of the inputs: auto, dark (on light paper) or light (a rubbing)")] = "auto",
+        ink: Annotated[str, Opt("ink of the inputs: auto (the majority is paper), dark (on light paper) or light "
+                                "(a rubbing)")] = "auto",
         compare: Annotated[Path | None, Opt("sheet of damaged | restored (| clean) rows")] = None,
         clean: Annotated[Path | None, Opt("folder of the clean originals, for --compare and the error numbers")] = None,
     ) -> None:
@@ -336,22 +337,11 @@ class RestoreCAE(Method):
 
 
 def _to_glyph(pixels: np.ndarray, kind: str, ink: str, size: int) -> np.ndarray:
-    """An image from :func:`glyph.imageio.read_image` -> float [size, size] in [0, 1] with 1 = ink.
-
-    Transparency is composited onto white; the polarity comes from ``ink`` or, with ``auto``, from the border
-    (which is paper on a glyph image: light on a photo of ink, dark on a rubbing).
-    """
+    """An image from :func:`glyph.imageio.read_image` -> float [size, size] in [0, 1] with 1 = ink."""
     from PIL import Image
 
-    a = np.asarray(pixels, np.float32)
-    if kind in ("LA", "RGBA"):
-        alpha = a[..., -1:]
-        a = a[..., :-1] * alpha + (1 - alpha)
-    if a.ndim == 3:
-        a = a.mean(-1)
-    if ink == "auto":
-        border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-        ink = "dark" if float(np.median(border)) >= 0.5 else "light"
-    g = 1.0 - a if ink == "dark" else a
+    from glyph.data.layouts import glyph_pixels
+
+    g = glyph_pixels(pixels, kind, ink)  # type: ignore[arg-type]
     im = Image.fromarray((np.clip(g, 0, 1) * 255).astype(np.uint8)).resize((size, size), Image.Resampling.LANCZOS)
     return np.asarray(im, np.float32) / 255

@@ -1,0 +1,69 @@
+"""``glyph font``: build an installable OpenType font from glyph images, preview it, install it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from glyph.errors import GlyphError
+
+from .console import info, out, warn
+
+app = typer.Typer(help="Fonts: build an OpenType font from glyph images, show it, install it.", no_args_is_help=True,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+
+@app.command("build")
+def build(
+    glyphs: Path = typer.Argument(..., help="folder of glyph images named after their characters (永.png, U+6C38.png)"),
+    name: str = typer.Option(..., "--name", help="font family name, e.g. 'My Hand'"),
+    out_path: Path = typer.Option(..., "--out", "-o", help="font file: NAME.otf (CFF) or NAME.ttf (TrueType)"),
+    style: str = typer.Option("Regular", help="style name (Regular, Bold, Light...)"),
+    em: int = typer.Option(1000, "--em", help="units per em"),
+    ink: str = typer.Option("auto", help="ink of the images: auto, dark (on white) or light"),
+) -> None:
+    """Trace each glyph image to outlines and write an installable font."""
+    from glyph.font import build_font, glyphs_from_folder
+
+    if ink not in ("auto", "dark", "light"):
+        raise GlyphError(f"--ink {ink!r}: use auto, dark or light")
+    if out_path.suffix.lower() not in (".otf", ".ttf"):
+        raise GlyphError(f"give the font file a .otf (CFF outlines) or .ttf (TrueType outlines) name, not "
+                         f"{out_path.name}")
+    bitmaps, skipped = glyphs_from_folder(glyphs, ink)
+    report = build_font(bitmaps, out_path, name, style, em)
+    for path, why in [*skipped, *report.skipped]:
+        warn(f"skipped {path}: {why}")
+    info(f"wrote {out_path}: {len(report.chars)} glyphs, family '{name}' {style}; install it with "
+         f"glyph font install {out_path}")
+
+
+@app.command("show")
+def show(
+    font: Path = typer.Argument(..., help="a .otf or .ttf file"),
+    text: str = typer.Option(..., "--text", help="what to set"),
+    out_path: Path = typer.Option(..., "--out", "-o", help="preview image (.png)"),
+    size: int = typer.Option(64, help="pixels per em"),
+    columns: int = typer.Option(12, help="characters per line"),
+) -> None:
+    """Set a text in a font (as FreeType renders it) and save the page."""
+    from glyph.font import render_text
+    from glyph.imageio import write_image
+
+    if not font.is_file():
+        raise GlyphError(f"{font} does not exist; give a .otf or .ttf file")
+    if not 8 <= size <= 1024:
+        raise GlyphError(f"--size must be between 8 and 1024 pixels, got {size}")
+    write_image(out_path, render_text(font, text, size, columns))
+    info(f"wrote {out_path}")
+
+
+@app.command("install")
+def install(font: Path = typer.Argument(..., help="a .otf or .ttf file")) -> None:
+    """Install a font for this user (~/.local/share/fonts) so applications list it."""
+    from glyph.font import install_font
+
+    dest = install_font(font)
+    out.print(str(dest))
+    info(f"installed {dest}; applications list it after a restart (fontconfig cache refreshed)")

@@ -1,0 +1,96 @@
+"""Fonts out: trace generated glyph bitmaps into outlines and build installable OpenType fonts.
+
+``glyph font build DIR --name "My Hand" --out myhand.otf`` -> :func:`build_font` on :func:`glyphs_from_folder`;
+``glyph font show`` -> :func:`render_text`; ``glyph font install`` -> :func:`install_font`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GlyphError
+from .build import FontReport, build_font
+
+__all__ = ["FontReport", "build_font", "glyphs_from_folder", "install_font", "render_text"]
+
+
+def glyphs_from_folder(folder: str | Path, ink: str = "auto") -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
+    """Square glyph images named after their characters (``永.png``, ``U+6C38.png``) -> {char: ink bitmap}.
+
+    :returns: the bitmaps (floats, 1 = ink) and ``(file, reason)`` for every file not used.
+    """
+    from ..data.layouts import glyph_pixels
+    from ..data.refs import char_from_filename
+    from ..imageio import ImageReadError, list_images, read_image
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise GlyphError(f"{root} is not a folder; give the folder of glyph images (e.g. the --out of glyph run "
+                         f"dsfgan)")
+    paths, skipped = list_images(root, recursive=False)
+    skipped = list(skipped)
+    glyphs: dict[str, np.ndarray] = {}
+    for p in paths:
+        ch = char_from_filename(p.stem, allow_any=True)
+        if ch is None:
+            skipped.append((str(p), "the file name is not one character (name glyphs 永.png or U+6C38.png)"))
+            continue
+        if ch in glyphs:
+            skipped.append((str(p), f"a second image of {ch}; the first one is used"))
+            continue
+        try:
+            pixels, kind = read_image(p)
+        except ImageReadError as e:
+            skipped.append((str(p), str(e)))
+            continue
+        if pixels.shape[0] != pixels.shape[1]:
+            skipped.append((str(p), f"{pixels.shape[1]}x{pixels.shape[0]} is not square; a glyph image is its em "
+                                    f"square"))
+            continue
+        glyphs[ch] = glyph_pixels(pixels, kind, ink)  # type: ignore[arg-type]
+    if not glyphs:
+        raise GlyphError(f"no usable glyph image in {root}; name each PNG after its character, e.g. 永.png")
+    return glyphs, skipped
+
+
+def render_text(font: str | Path, text: str, size: int = 64, columns: int = 12) -> np.ndarray:
+    """A page of ``text`` set in ``font`` by Pillow (FreeType): display floats, 1 = paper."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from ..typeset import typeset
+
+    try:
+        face = ImageFont.truetype(str(font), size)
+    except OSError as e:
+        raise GlyphError(f"cannot open font {font} ({e}); give a .otf or .ttf file") from None
+    from fontTools.ttLib import TTFont
+
+    mapped = TTFont(str(font), lazy=True).getBestCmap() or {}
+    cells: dict[str, np.ndarray] = {}
+    for ch in set(text):
+        if ch.isspace() or ord(ch) not in mapped:
+            continue
+        im = Image.new("L", (size, size), 0)
+        ImageDraw.Draw(im).text((0, size * 7 // 8), ch, font=face, fill=255, anchor="ls")
+        cells[ch] = 1.0 - np.asarray(im, np.float32) / 255
+    if not cells:
+        raise GlyphError(f"{Path(font).name} has none of the characters of the text")
+    return typeset(text, cells, columns=columns)
+
+
+def install_font(font: str | Path) -> Path:
+    """Copy ``font`` into the user's font folder (~/.local/share/fonts) and refresh fontconfig's cache."""
+    src = Path(font)
+    if not src.is_file():
+        raise GlyphError(f"{src} does not exist; build a font first with glyph font build")
+    folder = Path.home() / ".local" / "share" / "fonts"
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / src.name
+    shutil.copyfile(src, dest)
+    if shutil.which("fc-cache"):
+        subprocess.run(["fc-cache", "-f", str(folder)], check=False, capture_output=True)
+    return dest
