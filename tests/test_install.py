@@ -43,7 +43,10 @@ def test_wheel_contains_the_package_and_its_data(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("glyph/__init__.py", "glyph/hookspecs.py", "glyph/registry.toml", "glyph/py.typed",
                      "glyph/cli/main.py", "glyph/plugins/filter/method.py", "glyph/data/corpus.toml",
-                     "glyph/assets/examples/filter-grids/grid-gray.png"):
+                     "glyph/assets/examples/filter-grids/grid-gray.png", "glyph/assets/examples/handwriting/字.jpg",
+                     "glyph/assets/templates/noto-sans-sc-64.safetensors.gz", "glyph/font/trace.py",
+                     *(f"glyph/plugins/{m}/plugin.py" for m in ("dcgan", "vae", "progan", "ddpm", "dsfgan",
+                                                                 "restorecae"))):
         assert required in names, f"{required} missing from the wheel"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -74,7 +77,8 @@ def test_wheel_works_installed_elsewhere(wheel, tmp_path):
     r = subprocess.run([str(venv / "bin" / "glyph"), "list", "--json"], capture_output=True, text=True,
                        cwd=elsewhere, env=env)
     assert r.returncode == 0, r.stderr
-    assert {"filter", "dcgan", "vae"} <= {m["name"] for m in json.loads(r.stdout)}
+    assert {"filter", "dcgan", "vae", "progan", "ddpm", "dsfgan", "restorecae"} == {m["name"]
+                                                                                  for m in json.loads(r.stdout)}
     r = subprocess.run([str(venv / "bin" / "glyph"), "run", "filter", "-i", "example:filter-grids", "-o", "out"],
                        capture_output=True, text=True, cwd=elsewhere, env=env)
     assert r.returncode == 0, r.stderr
