@@ -495,6 +495,19 @@ def load_run(path: str | Path, method_name: str | None = None, device: torch.dev
     return method
 
 
+def warmup_cosine(optimizer: torch.optim.Optimizer, total: int, warmup: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning-rate factor: linear warm-up over ``warmup`` steps, then a cosine decay to 0 at step ``total``.
+
+    Methods keep it in ``self.schedulers`` and step it once per optimizer step; the trainer saves its state.
+    """
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def train_config_from(overrides: dict[str, Any]) -> TrainConfig:
     """A TrainConfig with ``overrides`` applied and validated."""
     from .config import apply_overrides

@@ -24,6 +24,21 @@ def to_float(images: torch.Tensor, low: float = 0.0, high: float = 1.0) -> torch
     return images.float().mul_((high - low) / 255.0).add_(low)
 
 
+def signed_batch(data: GlyphData, index: torch.Tensor, channels: int, resolution: int, method: str,
+                 hint: str = "") -> torch.Tensor:
+    """Rows ``index`` as floats in [-1, 1] (glyph ink +1, paper -1) at ``resolution``: the input of the
+    unconditional generators. A dataset of another channel count is refused with a message naming ``method``."""
+    import torch.nn.functional as F
+
+    if data.channels != channels:
+        raise GlyphError(f"{method} is configured for {channels}-channel images but the data has {data.channels}; "
+                         f"{hint or 'use'} --set channels={data.channels}")
+    x = data.images[index].float().div_(127.5).sub_(1.0)
+    if x.shape[-1] != resolution:
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", antialias=True)
+    return x
+
+
 class BatchLoader:
     """Random batches of row indices over ``n`` rows (or over the given ``rows``), epoch after epoch.
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -127,12 +126,9 @@ class JudgeFit(Method):
         c = self.config
         opt = torch.optim.AdamW(self.nets["net"].parameters(), lr=c.lr, weight_decay=c.weight_decay)
 
-        def schedule(step: int) -> float:
-            if step < c.warmup:
-                return (step + 1) / c.warmup
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))))
+        from ..train import warmup_cosine
 
-        self.schedulers = {"lr": torch.optim.lr_scheduler.LambdaLR(opt, schedule)}
+        self.schedulers = {"lr": warmup_cosine(opt, c.steps, c.warmup)}
         return {"net": opt}
 
     def train_rows(self, data: Any) -> torch.Tensor:

@@ -75,14 +75,11 @@ class DCGAN(LatentRun, Method):
         return {k: torch.optim.Adam(n.parameters(), lr=c.lr, betas=(c.beta1, c.beta2)) for k, n in self.nets.items()}
 
     def make_batch(self, data: Any, index: torch.Tensor, phase: Any) -> dict[str, torch.Tensor]:
+        from glyph.data.loader import signed_batch
+
         c = self.config
-        if data.channels != c.channels:
-            raise GlyphError(f"dcgan is configured for {c.channels}-channel images but the data has {data.channels}; "
-                             f"use --preset painting96 for colour or --set channels={data.channels}")
-        x = data.images[index].float().div_(127.5).sub_(1.0)  # [-1, 1]: glyph ink +1, paper -1
-        if x.shape[-1] != c.resolution:
-            x = F.interpolate(x, size=(c.resolution, c.resolution), mode="bilinear", antialias=True)
-        return {"image": x}
+        return {"image": signed_batch(data, index, c.channels, c.resolution, "dcgan",
+                                      "use --preset painting96 for colour or")}
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         if not self.config.diffaugment:

@@ -80,20 +80,16 @@ class DDPM(Method):
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opt = torch.optim.Adam(self.nets["unet"].parameters(), lr=self.config.lr)
-        total = max(1, self.config.steps)
-        self.schedulers = {"lr": torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))}
+        from glyph.train import warmup_cosine
+
+        self.schedulers = {"lr": warmup_cosine(opt, max(1, self.config.steps))}
         return {"unet": opt}
 
     def make_batch(self, data: Any, index: torch.Tensor, phase: Any) -> dict[str, torch.Tensor]:
+        from glyph.data.loader import signed_batch
+
         c = self.config
-        if data.channels != c.channels:
-            raise GlyphError(f"ddpm is configured for {c.channels}-channel images but the data has {data.channels}; "
-                             f"use --set channels={data.channels}")
-        x = data.images[index].float().div_(127.5).sub_(1.0)
-        if x.shape[-1] != c.resolution:
-            x = F.interpolate(x, size=(c.resolution, c.resolution), mode="bilinear", antialias=True)
-        return {"image": x}
+        return {"image": signed_batch(data, index, c.channels, c.resolution, "ddpm")}
 
     def train_step(self, batch: Any, step: int, trainer: Any) -> dict[str, float]:
         x0 = batch["image"]

@@ -22,7 +22,6 @@ no NaN on blank images (the data layer normalises); logits, not probabilities; n
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -147,14 +146,9 @@ class DSFGAN(Method):
         c = self.config
         betas = (float(c.betas[0]), float(c.betas[1]))
         rec = torch.optim.AdamW(self.nets["R"].parameters(), lr=c.rec_lr, weight_decay=0.05)
-        warm = max(1, c.rec_steps // 10)
+        from glyph.train import warmup_cosine
 
-        def rec_schedule(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, c.rec_steps - warm))))
-
-        self.schedulers = {"R": torch.optim.lr_scheduler.LambdaLR(rec, rec_schedule)}
+        self.schedulers = {"R": warmup_cosine(rec, c.rec_steps, max(1, c.rec_steps // 10))}
         return {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=c.lr_g, betas=betas),
                 "D": torch.optim.Adam(self.nets["D"].parameters(), lr=c.lr_d, betas=betas),
                 "R": rec}

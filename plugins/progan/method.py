@@ -142,13 +142,10 @@ class ProGAN(LatentRun, Method):
                 "gamma": float(c.gammas[stage])}
 
     def make_batch(self, data: Any, index: torch.Tensor, phase: Any) -> dict[str, Any]:
+        from glyph.data.loader import signed_batch
+
         c = self.config
-        if data.channels != c.channels:
-            raise GlyphError(f"progan is configured for {c.channels}-channel images but the data has "
-                             f"{data.channels}; use --set channels={data.channels}")
-        x = data.images[index].float().div_(127.5).sub_(1.0)  # [-1, 1]: glyph ink +1, paper -1
-        if x.shape[-1] != c.resolution:
-            x = F.interpolate(x, size=(c.resolution, c.resolution), mode="bilinear", antialias=True)
+        x = signed_batch(data, index, c.channels, c.resolution, "progan")
         res = int(phase["resolution"])
         if res < c.resolution:
             x = F.avg_pool2d(x, c.resolution // res)  # area downsampling: each stage sees the same glyphs, smaller

@@ -12,7 +12,6 @@ compute for one-channel glyphs); any multiple of 32 by preset.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -90,12 +89,9 @@ class RestoreCAE(Method):
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": c.weight_decay},
                                  {"params": rest, "weight_decay": 0.0}], lr=c.lr)
 
-        def schedule(step: int) -> float:
-            if step < c.warmup:
-                return (step + 1) / c.warmup
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))))
+        from glyph.train import warmup_cosine
 
-        self.schedulers = {"lr": torch.optim.lr_scheduler.LambdaLR(opt, schedule)}
+        self.schedulers = {"lr": warmup_cosine(opt, c.steps, c.warmup)}
         return {"net": opt}
 
     # ---- data -------------------------------------------------------------------------------------

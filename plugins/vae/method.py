@@ -8,7 +8,6 @@ no flips (the GANji README promises them; its code removed them, rightly).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -70,9 +69,9 @@ class VAE(Method):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         params = [p for n in self.nets.values() for p in n.parameters()]
         opt = torch.optim.Adam(params, lr=self.config.lr)
-        total = max(1, self.config.steps)
-        self.schedulers = {"lr": torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))}
+        from glyph.train import warmup_cosine
+
+        self.schedulers = {"lr": warmup_cosine(opt, max(1, self.config.steps))}
         return {"vae": opt}
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
