@@ -175,8 +175,39 @@ def train(
              f"--weights {run_dir}")
 
 
+def export(
+    run: Path = typer.Argument(..., help="a run folder of glyph train"),
+    out: Path = typer.Option(..., "--out", "-o", help="new folder for the slim run"),
+    full: bool = typer.Option(False, "--full", help="keep fp32 (default: fp16, half the size)"),
+    checkpoint: str = typer.Option(None, help="a checkpoint of the run (step-NNNNNN or best; default: the latest)"),
+) -> None:
+    """Write the weights a run needs to generate (EMA, no discriminator, no optimizer) as a slim run folder."""
+    from glyph.checkpoint import RunDir, export_inference
+    from glyph.loader import get_registry
+
+    src = RunDir(run)
+    config = src.read_config()
+    cls = get_registry().method(config["method"]).obj
+    if out.exists() and any(out.iterdir()):
+        raise GlyphError(f"{out} exists and is not empty; choose a new folder")
+    ckpt = None
+    if checkpoint == "best":
+        ckpt = src.best_checkpoint()
+        if ckpt is None:
+            raise GlyphError(f"{run} has no best checkpoint (train with evaluation enabled)")
+    elif checkpoint:
+        ckpt = src.ckpt_root / checkpoint
+        if not ckpt.is_dir():
+            raise GlyphError(f"{run} has no checkpoint {checkpoint}; see {src.ckpt_root}")
+    parts = cls.inference_parts if cls.inference_parts is not None else cls.parts
+    written = export_inference(run, out, tuple(parts), half=not full, checkpoint=ckpt)
+    size = sum(p.stat().st_size for p in written) / 1e6
+    info(f"wrote {out} ({', '.join(parts)}; {size:.1f} MB); use it with: glyph run {config['method']} --weights {out}")
+
+
 def install(app: typer.Typer) -> None:
-    """Add ``glyph train``."""
+    """Add ``glyph train`` and ``glyph export``."""
     app.command("train")(train)
+    app.command("export")(export)
 
 

@@ -193,3 +193,36 @@ class RunDir:
     def sample_path(self, step: int, ema: bool = False) -> Path:
         """``samples/step-NNNNNN.png`` (or ``-ema.png``)."""
         return self.path / "samples" / f"step-{step:06d}{'-ema' if ema else ''}.png"
+
+
+def export_inference(run: str | Path, dest: str | Path, parts: tuple[str, ...] | list[str], half: bool = True,
+                     checkpoint: Path | None = None) -> list[Path]:
+    """Write a slim run folder for inference: ``config.json`` and the ``parts`` weights (EMA when there is
+    one), optionally as fp16. It loads with ``--weights DEST`` like the full run; glyph ships its default
+    weights this way. Returns the files written.
+    """
+    src = RunDir(run)
+    config = src.read_config()
+    folder = (checkpoint or src.path) / "weights"
+    out = Path(dest)
+    written = []
+    for part in parts:
+        ema, raw = folder / f"{part}.ema.safetensors", folder / f"{part}.safetensors"
+        use = ema if ema.is_file() else raw
+        state = load_weights(use)
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        target = out / "weights" / use.name
+        save_weights(target, state, {"exported_from": str(src.path), "dtype": "fp16" if half else "fp32"})
+        written.append(target)
+    config["exported"] = {"parts": list(parts), "half": half, "from_step": _step_of(checkpoint or src)}
+    with atomic_output(out / "config.json") as tmp:
+        tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False))
+    written.append(out / "config.json")
+    return written
+
+
+def _step_of(where: Any) -> int | None:
+    """The step of a checkpoint folder, or of a run's latest checkpoint."""
+    ckpt = where if isinstance(where, Path) else where.latest_checkpoint()
+    return int(ckpt.name.split("-")[1]) if ckpt is not None and ckpt.name.startswith("step-") else None

@@ -96,3 +96,22 @@ def test_generator_only_weights_are_enough_to_sample(tiny_run, tmp_path):
     (gen_only / "weights" / "G.safetensors").unlink()
     r = run_glyph("run", "dcgan", "--weights", str(gen_only), "--n", "4", "--out", str(tmp_path / "h.png"))
     assert r.code == 1 and "G.safetensors is missing" in r.err
+
+
+def test_export_writes_a_slim_half_precision_run_that_samples_alike(tiny_run, tmp_path):
+    from glyph.checkpoint import load_weights
+    from glyph.imageio import read_image
+
+    slim = tmp_path / "slim"
+    r = run_glyph("export", str(tiny_run), "--out", str(slim))
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in (slim / "weights").iterdir()) == ["G.ema.safetensors"]
+    w = load_weights(slim / "weights" / "G.ema.safetensors")
+    assert all(v.dtype == torch.float16 for v in w.values() if v.is_floating_point())
+    for folder, name in ((tiny_run, "full.png"), (slim, "slim.png")):
+        r = run_glyph("run", "dcgan", "--weights", str(folder), "--n", "4", "--out", str(tmp_path / name))
+        assert r.code == 0, r.err
+    a, b = read_image(tmp_path / "full.png")[0], read_image(tmp_path / "slim.png")[0]
+    assert abs(a - b).max() < 0.02  # fp16 weights draw the same samples
+    r = run_glyph("export", str(tiny_run), "--out", str(slim))
+    assert r.code == 1 and "not empty" in r.err

@@ -53,6 +53,7 @@ class VAE(Method):
     name = "vae"
     Config = Config
     parts = ("encoder", "decoder")
+    inference_parts = ("decoder",)  # sampling needs the decoder only; shipped weights hold just that
     inputs: ClassVar[dict[str, str]] = {"reconstruct": "images to encode and decode (folder or packed file)"}
 
     def build(self) -> dict[str, torch.nn.Module]:
@@ -120,6 +121,9 @@ class VAE(Method):
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         """Encode uint8 images to their latent means and decode them: images in [0, 1]."""
+        if "encoder" not in self.nets:
+            raise GlyphError("these vae weights hold the decoder only (as the shipped ones do), so they can sample "
+                             "but not reconstruct; train a vae (glyph train vae --data ...) and pass --weights RUN")
         enc = self.nets["encoder"]
         dev = next(enc.parameters()).device
         x = self._prepare(images)
