@@ -115,3 +115,16 @@ def test_export_writes_a_slim_half_precision_run_that_samples_alike(tiny_run, tm
     assert abs(a - b).max() < 0.02  # fp16 weights draw the same samples
     r = run_glyph("export", str(tiny_run), "--out", str(slim))
     assert r.code == 1 and "not empty" in r.err
+
+
+def test_shipped_weights_sample_without_any_flag(tmp_path):
+    import json
+
+    from glyph.imageio import read_image
+
+    r = run_glyph("run", "dcgan", "--n", "4", "--out", str(tmp_path / "g.png"))
+    assert r.code == 0, r.err
+    grid = read_image(tmp_path / "g.png")[0]
+    assert grid.shape[0] >= 64 and 0.02 < float((grid < 0.5).mean()) < 0.5  # ink on paper, not blank or black
+    listed = {m["name"]: m for m in json.loads(run_glyph("list", "--json").out)}
+    assert listed["dcgan"]["weights"] == listed["vae"]["weights"] == "yes"

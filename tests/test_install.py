@@ -45,6 +45,8 @@ def test_wheel_contains_the_package_and_its_data(wheel):
                      "glyph/cli/main.py", "glyph/plugins/filter/method.py", "glyph/data/corpus.toml",
                      "glyph/assets/examples/filter-grids/grid-gray.png", "glyph/assets/examples/handwriting/字.jpg",
                      "glyph/assets/templates/noto-sans-sc-64.safetensors.gz", "glyph/font/trace.py",
+                     "glyph/plugins/dcgan/default/config.json", "glyph/plugins/dcgan/default/weights/G.ema.safetensors",
+                     "glyph/plugins/vae/default/weights/decoder.safetensors",
                      *(f"glyph/plugins/{m}/plugin.py" for m in ("dcgan", "vae", "progan", "ddpm", "dsfgan",
                                                                  "restorecae"))):
         assert required in names, f"{required} missing from the wheel"

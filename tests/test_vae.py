@@ -60,3 +60,10 @@ def test_sample_reconstruct_and_walk(run_dir, tmp_path):
 def test_another_methods_run_folder_is_refused(run_dir):
     r = run_glyph("run", "dcgan", "--weights", str(run_dir), "--out", "x.png")
     assert r.code == 1 and "is a run of method 'vae'" in r.err
+
+
+def test_shipped_decoder_samples_and_explains_reconstruction(tmp_path):
+    r = run_glyph("run", "vae", "--n", "4", "--out", str(tmp_path / "g.png"))
+    assert r.code == 0, r.err
+    r = run_glyph("run", "vae", "--reconstruct", "embedded", "--out", str(tmp_path / "p.png"))
+    assert r.code == 1 and "decoder only" in r.err and "Traceback" not in r.err
