@@ -40,7 +40,7 @@ def bitmaps():
 
 
 @pytest.mark.parametrize("suffix", [".otf", ".ttf"])
-def test_font_renders_back_onto_its_bitmaps(bitmaps, tmp_path, suffix):
+def test_font_renders_back_onto_its_bitmaps(bitmaps, tmp_path, suffix, caplog):
     from fontTools.ttLib import TTFont
     from PIL import Image, ImageDraw, ImageFont
 
@@ -49,7 +49,13 @@ def test_font_renders_back_onto_its_bitmaps(bitmaps, tmp_path, suffix):
     path = tmp_path / f"hand{suffix}"
     report = build_font(bitmaps, path, "Test Hand")
     assert sorted(report.chars) == sorted(CHARS) and not report.skipped
+    import io
+    import logging
+
     font = TTFont(path)
+    with caplog.at_level(logging.WARNING, logger="fontTools"):
+        font.saveXML(io.StringIO())  # decompiles every table
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     assert ("CFF " in font) == (suffix == ".otf") and ("glyf" in font) == (suffix == ".ttf")
     cmap = font.getBestCmap()
     assert {ord(c) for c in CHARS} <= set(cmap) and 0x3000 in cmap
