@@ -208,6 +208,8 @@ def fewshot(
     baselines: bool = typer.Option(True, help="also measure template copy and nearest reference"),
     template: str = typer.Option(None, help="template writer (default: the method's, else noto-sans-sc-regular)"),
     json_out: Path = typer.Option(None, "--json", help="write every row and the protocol as JSON"),
+    pictures: Path = typer.Option(None, help="folder for one sheet per split and count: references | generated | "
+                                  "ground truth, a writer per three rows"),
     judge: Path = typer.Option(None, help="judge folder (default: the judge shipped with glyph)"),
 ) -> None:
     """Few-shot imitation on held-out characters: a method beside the template-copy and nearest-reference baselines."""
@@ -217,7 +219,7 @@ def fewshot(
 
     from glyph.data.sources import open_dataset
     from glyph.device import resolve_device
-    from glyph.eval.fewshot import BASELINES, build_sets, episodes
+    from glyph.eval.fewshot import BASELINES, build_sets, episodes, picture
     from glyph.eval.metrics import EvalContext
     from glyph.eval.metrics import evaluate as run_metrics
     from glyph.loader import get_registry
@@ -249,6 +251,10 @@ def fewshot(
             with console.err.status(f"{split}, {k} reference(s): generating {sum(len(e.targets) for e in eps)} "
                                     f"glyphs for {len(eps)} writers"):
                 sets = build_sets(dataset, eps, model.stylize)
+                if pictures is not None:
+                    from glyph.imageio import write_image
+
+                    write_image(pictures / f"{split.lower()}-{k}refs.png", picture(eps, sets))
                 systems = ["method", *(BASELINES if baselines else ())]
                 for system in systems:
                     results, skipped = run_metrics(sets["real"], sets[system], names, ectx)

@@ -211,8 +211,13 @@ def test_fewshot_command_measures_method_and_baselines(run_dir, tmp_path):
 
     out = tmp_path / "fs.json"
     r = run_glyph("eval", "fewshot", "--data", "embedded", "--weights", str(run_dir), "--refs", "2",
-                  "--splits", "SFUC", "--per-writer", "5", "--metrics", "l1,ssim", "--json", str(out))
+                  "--splits", "SFUC", "--per-writer", "5", "--metrics", "l1,ssim", "--json", str(out),
+                  "--pictures", str(tmp_path / "pics"))
     assert r.code == 0, r.err
+    from glyph.imageio import read_image
+
+    sheet = read_image(tmp_path / "pics" / "sfuc-2refs.png")[0]
+    assert sheet.shape[0] > 3 * 5 * 64  # 5 writers x (references, generated, truth)
     rows = json.loads(out.read_text())["rows"]
     assert [row["system"] for row in rows] == ["dsfgan", "template copy", "nearest reference"]
     assert all(0 <= row["l1"] <= 1 and row["glyphs"] == 25 for row in rows)

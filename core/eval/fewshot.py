@@ -98,3 +98,26 @@ def build_sets(data: GlyphData, eps: list[Episode], generate: Any | None) -> dic
         out = [(generate(e.refs, e.templates).clamp(0, 1) * 255 + 0.5).to(torch.uint8) for e in eps]
         sets["method"] = as_set(torch.cat(out))
     return sets
+
+
+def picture(eps: list[Episode], sets: dict[str, GlyphData], writers: int = 6, cols: int = 8) -> Any:
+    """A sheet for the eye: per writer, a row of its references, a row generated, a row of ground truth.
+
+    Display floats (dark on white). Blank cells pad short rows.
+    """
+    import numpy as np
+
+    from ..grid import tile
+
+    blank = np.zeros((1, *sets["real"].images.shape[2:]), np.float32)
+    rows: list[np.ndarray] = []
+    start = 0
+    for e in eps[:writers]:
+        n = len(e.targets)
+        for block in (e.refs.numpy()[:cols, 0] / 255,
+                      sets["method"].images[start:start + n].numpy()[:cols, 0] / 255,
+                      sets["real"].images[start:start + n].numpy()[:cols, 0] / 255):
+            pad = [blank] * (cols - len(block))
+            rows.append(np.concatenate([block.astype(np.float32), *pad]) if pad else block.astype(np.float32))
+        start += n
+    return 1.0 - tile(np.concatenate(rows), cols=cols)
