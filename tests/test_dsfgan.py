@@ -234,3 +234,12 @@ def test_run_builds_a_font_in_the_same_step(run_dir, four_photos, tmp_path):
     font = TTFont(tmp_path / "hand.ttf")
     assert font["name"].getDebugName(1) == "Mywriter"
     assert set(font.getBestCmap()) >= {ord(c) for c in "永和九年"}
+
+
+def test_camera_file_names_are_fine_for_style_references(run_dir, four_photos, tmp_path):
+    first = sorted(four_photos.iterdir())[0]
+    first.rename(four_photos / "IMG_2031.jpg")  # a phone's name: the character is not needed for style
+    r = run_glyph("run", "dsfgan", "--weights", str(run_dir), "--refs", str(four_photos), "--text", "永",
+                  "--out", str(tmp_path / "out"))
+    assert r.code == 0, r.err
+    assert "references used (4)" in r.err and "IMG_2031.jpg" in r.err

@@ -612,7 +612,8 @@ def _reason(err: GlyphError, path: Path) -> str:
     return msg[len(prefix):] if msg.startswith(prefix) else msg
 
 
-def load_references(folder: str | Path, size: int = 64, ink: str = "auto", allow_any: bool = False) -> RefSet:
+def load_references(folder: str | Path, size: int = 64, ink: str = "auto", allow_any: bool = False,
+                    require_names: bool = True) -> RefSet:
     """Read every image in ``folder`` (not its subfolders), each named after its character, as references.
 
     Files that cannot be used are listed in ``skipped`` with a one-line reason (unreadable, empty, badly
@@ -622,6 +623,8 @@ def load_references(folder: str | Path, size: int = 64, ink: str = "auto", allow
     :param size: side of the normalised glyphs.
     :param ink: polarity of the photos, see :func:`normalize_glyph`.
     :param allow_any: accept any single character as a name, not only CJK ones.
+    :param require_names: skip files not named after a character; with False they are used with an unknown
+        character ``""`` (style references need no names).
     :returns: a :class:`RefSet` with images uint8 ``[K, size, size]`` (255 = ink), in file-name order.
     :raises GlyphError: when the folder is missing, is a file, or holds no usable image.
     """
@@ -645,6 +648,8 @@ def load_references(folder: str | Path, size: int = 64, ink: str = "auto", allow
     files: list[str] = []
     for path in paths:
         ch = char_from_filename(path.stem, allow_any=allow_any)
+        if ch is None and not require_names:
+            ch = ""
         if ch is None:
             only = "" if allow_any else " (only CJK characters are accepted)"
             skipped.append((str(path), f"file name {path.stem!r} is not a character{only}; {NAMING_HINT}"))

@@ -400,8 +400,8 @@ class DSFGAN(Method):
 
         if refs is None:
             raise GlyphError(f"dsfgan needs --refs FOLDER: a folder with one photo or scan per character of the "
-                             f"writer to imitate; {NAMING_HINT}; 4 to 16 samples work best (try --refs "
-                             f"example:handwriting)")
+                             f"writer to imitate (any file names; {NAMING_HINT} to keep track); 4 to 16 samples work "
+                             f"best (try --refs example:handwriting)")
         if not 1 <= n_refs <= MAX_REFS:
             raise GlyphError(f"--n-refs must be between 1 and {MAX_REFS}, got {n_refs}")
         if columns < 1:
@@ -423,7 +423,7 @@ class DSFGAN(Method):
             text = DEMO_TEXT
             ctx.note(f"no --text given: writing the demo text {DEMO_TEXT}")
 
-        ref_set = load_references(resolve_input(refs), size=64)
+        ref_set = load_references(resolve_input(refs), size=64, require_names=False)  # style needs no names
         for path, why in ref_set.skipped:
             ctx.skip(path, why)
         images = torch.from_numpy(ref_set.images).unsqueeze(1)
