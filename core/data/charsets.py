@@ -16,7 +16,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
-from ..errors import GlyphError
+from ..errors import GlyphError, did_you_mean
 
 BUILTIN = ("gb2312-1", "gb2312", "jis-1", "common-N")
 
@@ -113,6 +113,9 @@ def load_charset(spec: str) -> Charset:
         if path.suffix == ".json":
             return Charset.from_json(text)
         return Charset(path.stem, [c for c in text if not c.isspace()])
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]*", spec):  # a name, not a string of characters to use
+        raise GlyphError(f"unknown charset '{spec}'{did_you_mean(spec, ['gb2312-1', 'gb2312', 'jis-1', 'common-500'])};"
+                         f" use {', '.join(BUILTIN)}, a text file or a string of characters")
     chars = [c for c in spec if not c.isspace()]
     if not chars:
         raise GlyphError(f"charset {spec!r} is empty; use {', '.join(BUILTIN)}, a text file or a string of characters")
