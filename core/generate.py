@@ -101,6 +101,15 @@ def sample_outputs(ctx: RunContext, sample: Any, z_dim: int | None, *, n: int, o
     write_samples(ctx, images, out, out_dir, glyphs, 0.8 if filter else None)
 
 
+# The sampling options every generative method's run shares, declared once (``n: SampleCount = 64``).
+SampleCount = Annotated[int, Opt("how many samples")]
+GridOut = Annotated[Path | None, Opt("grid image (.png), or the GIF of --interpolate", short="-o")]
+SampleDir = Annotated[Path | None, Opt("folder for one PNG per sample")]
+WalkKeys = Annotated[int, Opt("walk through K random latents and write a GIF to --out (0: off)")]
+WalkFrames = Annotated[int, Opt("frames between two key latents of --interpolate")]
+FilterFlag = Annotated[bool, Opt("pass outputs through the filter method (threshold 0.8)")]
+
+
 class LatentRun:
     """Mixin giving an unconditional generator its ``glyph run`` verb (dcgan, progan): grid, PNGs, latent walk.
 
@@ -111,12 +120,12 @@ class LatentRun:
         self,
         ctx: RunContext,
         *,
-        n: Annotated[int, Opt("how many samples")] = 64,
-        out: Annotated[Path | None, Opt("grid image (.png), or the GIF of --interpolate", short="-o")] = None,
-        out_dir: Annotated[Path | None, Opt("folder for one PNG per sample")] = None,
-        interpolate: Annotated[int, Opt("walk through K random latents and write a GIF to --out (0: off)")] = 0,
-        frames: Annotated[int, Opt("frames between two key latents of --interpolate")] = 16,
-        filter: Annotated[bool, Opt("pass outputs through the filter method (threshold 0.8)")] = False,
+        n: SampleCount = 64,
+        out: GridOut = None,
+        out_dir: SampleDir = None,
+        interpolate: WalkKeys = 0,
+        frames: WalkFrames = 16,
+        filter: FilterFlag = False,
     ) -> None:
         """Sample from the trained generator (EMA weights)."""
         glyphs = getattr(self, "data_info", {}).get("ink", "glyph") == "glyph"

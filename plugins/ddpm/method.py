@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 
 from glyph import GlyphError, Method, Opt, RunContext
+from glyph.generate import FilterFlag, GridOut, SampleCount, SampleDir, sample_outputs
 
 from .diffusion import NoiseSchedule, ancestral, ddim
 from .model import UNet
@@ -133,19 +133,17 @@ class DDPM(Method):
         self,
         ctx: RunContext,
         *,
-        n: Annotated[int, Opt("how many samples")] = 64,
-        out: Annotated[Path | None, Opt("grid image (.png), or the GIF of --interpolate", short="-o")] = None,
-        out_dir: Annotated[Path | None, Opt("folder for one PNG per sample")] = None,
+        n: SampleCount = 64,
+        out: GridOut = None,
+        out_dir: SampleDir = None,
         steps: Annotated[int, Opt("sampler steps (DDIM; the ancestral sampler always takes all T)")] = 50,
         sampler: Annotated[str, Opt("ddim (fast) or ancestral (T steps)")] = "ddim",
         eta: Annotated[float, Opt("DDIM noise: 0 deterministic, 1 like ancestral")] = 0.0,
         interpolate: Annotated[int, Opt("walk through K noise images with deterministic DDIM, GIF to --out")] = 0,
         frames: Annotated[int, Opt("frames between two key points of --interpolate")] = 16,
-        filter: Annotated[bool, Opt("pass outputs through the filter method (threshold 0.8)")] = False,
+        filter: FilterFlag = False,
     ) -> None:
         """Sample glyphs by denoising Gaussian noise."""
-        from glyph.generate import sample_outputs
-
         c = self.config
         if sampler not in ("ddim", "ancestral"):
             raise GlyphError(f"--sampler {sampler!r}: use ddim or ancestral")

@@ -16,6 +16,16 @@ import torch
 import torch.nn.functional as F
 
 from glyph import GlyphError, Method, Opt, RunContext
+from glyph.generate import (
+    FilterFlag,
+    GridOut,
+    SampleCount,
+    SampleDir,
+    WalkFrames,
+    WalkKeys,
+    sample_outputs,
+    write_samples,
+)
 
 from .model import MLPDecoder, MLPEncoder, ResDecoder, ResEncoder
 
@@ -137,17 +147,15 @@ class VAE(Method):
         self,
         ctx: RunContext,
         *,
-        n: Annotated[int, Opt("how many samples")] = 64,
-        out: Annotated[Path | None, Opt("grid image (.png), or the GIF of --interpolate", short="-o")] = None,
-        out_dir: Annotated[Path | None, Opt("folder for one PNG per image")] = None,
+        n: SampleCount = 64,
+        out: GridOut = None,
+        out_dir: SampleDir = None,
         reconstruct: Annotated[str | None, Opt("reconstruct these images (folder, packed file, embedded)")] = None,
-        interpolate: Annotated[int, Opt("walk through K random latents and write a GIF to --out (0: off)")] = 0,
-        frames: Annotated[int, Opt("frames between two key latents of --interpolate")] = 16,
-        filter: Annotated[bool, Opt("pass outputs through the filter method (threshold 0.8)")] = False,
+        interpolate: WalkKeys = 0,
+        frames: WalkFrames = 16,
+        filter: FilterFlag = False,
     ) -> None:
         """Sample, reconstruct or walk the latent space."""
-        from glyph.generate import sample_outputs
-
         glyphs = getattr(self, "data_info", {}).get("ink", "glyph") == "glyph"
         if reconstruct and not interpolate:
             self._reconstruct_to(ctx, reconstruct, n, out, out_dir, glyphs, filter)
@@ -159,8 +167,6 @@ class VAE(Method):
                         glyphs: bool, filter: bool) -> None:
         """Encode and decode the first ``n`` images of ``source``: pairs to ``out``, reconstructions to ``out_dir``."""
         from glyph.data.sources import open_dataset
-        from glyph.generate import write_samples
-
         if out is None and out_dir is None:
             raise GlyphError("say where to write: --out pairs.png and/or --out-dir DIR")
         data = open_dataset(source, size=self.config.resolution)
