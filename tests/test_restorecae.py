@@ -101,3 +101,33 @@ def test_bad_input_gets_one_line(trained, tmp_path, args, message):
     args = [subs.get(a, a) for a in args]
     r = run_glyph("run", "restorecae", "--weights", str(run), *args, "--out", str(tmp_path / "o"))
     assert r.code == 1 and message in r.err and "Traceback" not in r.err
+
+
+def test_eval_restore_measures_damaged_restored_and_clean(trained, tmp_path):
+    import json
+
+    from glyph.imageio import read_image
+
+    run, _ = trained
+    out = tmp_path / "r.json"
+    r = run_glyph("eval", "restore", "--data", "embedded", "--weights", str(run), "--splits", "SFUC",
+                  "--per-writer", "4", "--metrics", "l1,psnr,content_acc", "--json", str(out),
+                  "--pictures", str(tmp_path / "pics"))
+    assert r.code == 0, r.err
+    record = json.loads(out.read_text())
+    rows = {row["system"]: row for row in record["rows"]}
+    assert list(rows) == ["clean", "damaged", "template copy", "restorecae", "restorecae without template"]
+    assert "l1" not in rows["clean"] and 0 <= rows["clean"]["content_acc"] <= 1  # only what the judge reads
+    assert rows["damaged"]["l1"] > 0 and rows["damaged"]["glyphs"] == rows["restorecae"]["glyphs"] > 0
+    assert record["protocol"]["damage_seed"] == 0
+    assert read_image(tmp_path / "pics" / "restore-sfuc.png")[0].shape[1] >= 12 * 64  # 12 glyphs a row
+    again = tmp_path / "again.json"
+    r = run_glyph("eval", "restore", "--data", "embedded", "--weights", str(run), "--splits", "SFUC",
+                  "--per-writer", "4", "--metrics", "l1", "--json", str(again))
+    assert r.code == 0, r.err
+    assert json.loads(again.read_text())["rows"][1]["l1"] == rows["damaged"]["l1"]  # the same seeded damage
+
+
+def test_eval_restore_refuses_a_method_that_does_not_restore(tmp_path):
+    r = run_glyph("eval", "restore", "--data", "embedded", "--method", "dcgan")
+    assert r.code == 1 and "not a restoration method" in r.err and "Traceback" not in r.err
