@@ -61,9 +61,12 @@ def _trainer_step_time(data, steps: int, folder: Path) -> float:
     return 1.0 / last["it/s"]
 
 
-def run(steps: int = 30, rounds: int = 3) -> dict:
+def run(steps: int = 30, rounds: int = 3, quick: bool = False) -> dict:
+    """The suite; ``quick`` runs one round of 3 steps."""
     from glyph.data.sources import open_dataset
 
+    if quick:
+        steps, rounds = 3, 1
     data = open_dataset("embedded")
     _bare_step_time(data, 3)  # warm-up
     loop, bare = [], []

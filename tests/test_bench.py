@@ -1,0 +1,156 @@
+"""The benchmark suite's building blocks (bench/), at the methods' tiny presets: they run, count and report right.
+
+The numbers themselves are not checked (speed targets live in docs/benchmarks.md, not in timed tests); what is
+checked is that the measurements mean what they claim: FLOP counts match the analytic values, the plain
+references do the same work as glyph's steps, targets are reported with the gap when missed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from bench import methods, peak, reference, sample
+
+
+def _tiny(method: str) -> dict:
+    from glyph.loader import get_registry
+
+    return get_registry().method(method).catalogue["presets"]["tiny"]
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    from glyph.data.sources import open_dataset
+
+    return open_dataset("embedded")
+
+
+@pytest.fixture(scope="module")
+def pngs(embedded, tmp_path_factory):
+    return reference.write_pngs(embedded, tmp_path_factory.mktemp("pngs"), chars=24)
+
+
+def test_flop_counter_counts_forward_and_backward_analytically():
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    x = torch.randn(2, 3, 16, 16, requires_grad=True)
+    forward = 2 * 2 * 8 * 16 * 16 * 3 * 3 * 3  # 2 * N * Cout * H * W * Cin * k * k
+    assert methods.count_flops(lambda: conv(x), 1) == forward
+    # Backward: the gradient of the input and of the weight, each as costly as the forward pass.
+    assert methods.count_flops(lambda: conv(x).sum().backward(), 2) == 3 * forward
+    linear = torch.nn.Linear(64, 32)
+    assert methods.count_flops(lambda: linear(torch.randn(5, 64)), 1) == 2 * 5 * 64 * 32
+
+
+def test_matmul_peak_is_a_rate():
+    gflops = peak.matmul_gflops(torch.float32, 64, repeat=1)
+    assert 0 < gflops < 1e6 and math.isfinite(gflops)
+
+
+def test_target_reports_the_gap_only_when_missed():
+    out: dict = {}
+    methods.target(out, "speedup", 2.0, 1.8, higher=True)
+    methods.target(out, "batch_percent", 7.5, 5.0, higher=False)
+    assert out == {"speedup": 2.0, "speedup_target_met": True, "batch_percent": 7.5,
+                   "batch_percent_target_met": False, "batch_percent_missed_by": 2.5}
+
+
+def test_pngs_hold_the_dataset_glyphs(embedded, pngs):
+    assert len(pngs.files) == 24 * len(pngs.writers) and pngs.template not in pngs.writers
+    path = pngs.files[0]
+    writer, char = embedded.classes["writer"].index(path.parent.name), embedded.classes["char"].index(path.stem)
+    row = int(((embedded.labels["writer"] == writer) & (embedded.labels["char"] == char)).nonzero()[0])
+    # On disk dark ink on white; decoded, 1 = ink like the dataset's 255.
+    assert torch.allclose(reference.load_png(path), embedded.images[row].float() / 255, atol=1 / 255)
+
+
+def test_progan_and_dsfgan_are_measured_where_the_docs_say():
+    from glyph.plugins.dsfgan.method import DSFGAN
+    from glyph.plugins.progan.method import ProGAN
+
+    for case in ("progan", "progan-cpu"):
+        m = ProGAN(methods.make_config(next(c for c in methods.CASES if c.name == case)))
+        start, cycle = methods.measured_steps(m)
+        assert m.phase(start)["resolution"] == 64 and m.phase(start)["alpha"] == 1.0
+        assert cycle == m.config.r1_every and start % cycle == 0 and start < m.schedule.total
+    m = DSFGAN()
+    start, cycle = methods.measured_steps(m)
+    assert m.phase(start)["stage"] == "gan" and m.phase(start)["k"] == m.config.refs[0]
+    assert cycle == len(m.config.refs)
+
+
+@pytest.mark.parametrize("case", methods.CASES, ids=lambda c: c.name)
+def test_glyph_and_reference_steps_do_the_same_work(case, embedded, pngs):
+    out = methods.measure(case, embedded, pngs, bf16_peak=1000.0, budget=0.1, rounds=1, overrides=_tiny(case.method))
+    assert out["gflop_per_step"] > 0
+    # The same networks and losses: a reference doing other work would not be a fair baseline.
+    assert out["reference_gflop_per_step"] == pytest.approx(out["gflop_per_step"], rel=1e-6)
+    assert out["glyph_img_per_s"] > 0 and out["reference_img_per_s"] > 0 and out["images_per_step"] > 0
+    assert out["speedup"] == pytest.approx(out["glyph_img_per_s"] / out["reference_img_per_s"], rel=0.02)
+    assert 0 <= out["batch_percent"] < 100
+    assert ("bf16_peak_percent_target_met" in out) == case.peak_target
+    for key in ("speedup", "batch_percent"):
+        assert isinstance(out[f"{key}_target_met"], bool)
+        assert (f"{key}_missed_by" in out) == (not out[f"{key}_target_met"])
+
+
+@pytest.fixture(scope="module")
+def tiny_ddpm():
+    from glyph.config import apply_overrides
+    from glyph.plugins.ddpm.method import DDPM
+
+    torch.manual_seed(0)
+    # The tiny network with the default T, so every benchmarked sampler (up to ancestral-1000) exists.
+    m = DDPM(apply_overrides(DDPM.Config(), {**_tiny("ddpm"), "timesteps": 1000}, "tiny"))
+    for net in m.build().values():
+        net.eval()
+    return m
+
+
+def test_a_long_sampler_is_timed_over_its_first_steps(tiny_ddpm):
+    net = tiny_ddpm.nets["unet"]
+    calls = []
+    net.register_forward_hook(lambda *_: calls.append(1))
+    seconds, timed = sample.sampler_seconds(tiny_ddpm, "ancestral", 1000, 2, timed_steps=3)
+    assert timed == 3 and len(calls) == 3 and seconds > 0
+    assert tiny_ddpm.nets["unet"] is net  # the network is put back
+    calls.clear()
+    _, timed = sample.sampler_seconds(tiny_ddpm, "ddim", 5, 2)
+    assert timed == 5 and len(calls) == 5
+
+
+def test_ddpm_speeds_report_every_sampler(tiny_ddpm):
+    out = sample.ddpm_speeds(tiny_ddpm, batch=2, full_up_to=10, timed=2)
+    assert out["ddim10.timed_steps"] == 10 and out["ddim25.timed_steps"] == 2
+    assert out["ancestral1000.timed_steps"] == 2 and out["ancestral1000.img_per_s"] > 0
+    assert out["ddim50_bf16_channels_last.img_per_s"] > 0
+    assert isinstance(out["ddim50_over_ancestral1000_target_met"], bool)
+
+
+def test_fgd_of_samplers_is_glyph_evals_fgd(tiny_ddpm, embedded, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the real set's statistics are cached on disk
+    out = sample.fgd_of_samplers(tiny_ddpm, 8, embedded.subset(slice(0, 64)), batch=8)
+    assert set(out) == {"fgd_ddim50", "fgd_ancestral1000"} and all(v >= 0 for v in out.values())
+
+
+def test_dsfgan_speed_goes_through_run():
+    from glyph.config import apply_overrides
+    from glyph.plugins.dsfgan.method import DSFGAN
+
+    torch.manual_seed(0)
+    m = DSFGAN(apply_overrides(DSFGAN.Config(), _tiny("dsfgan"), "tiny"))
+    for net in m.build().values():
+        net.eval()
+    out = sample.dsfgan_speed(m, "永和九年岁在癸丑暮春之初")
+    assert out["dsfgan_characters"] == 12 and out["dsfgan_references"] == 4
+    assert out["dsfgan_run_chars_per_s"] > 0 and out["dsfgan_generator_chars_per_s"] > 0
+
+
+def test_table_keeps_a_missed_by_row_beside_its_value():
+    from bench.__main__ import _merged_order
+
+    groups = {"a": {"speedup": 2, "speedup_target_met": True, "gflop": 1},
+              "b": {"speedup": 1, "speedup_target_met": False, "speedup_missed_by": 0.8, "gflop": 1}}
+    assert _merged_order(groups) == ["speedup", "speedup_target_met", "speedup_missed_by", "gflop"]
