@@ -121,3 +121,12 @@ def test_tiny_trains_resumes_mid_fade_exactly_and_samples(tmp_path):
     r = run_glyph("run", "progan", "--weights", str(straight), "--interpolate", "2", "--frames", "2",
                   "--out", str(tmp_path / "w.gif"))
     assert r.code == 0, r.err
+
+
+def test_shipped_weights_sample_a_64px_grid(tmp_path):
+    from glyph.imageio import read_image
+
+    r = run_glyph("run", "progan", "--n", "4", "--out", str(tmp_path / "g.png"))
+    assert r.code == 0, r.err
+    grid = read_image(tmp_path / "g.png")[0]
+    assert grid.shape[0] >= 64 and 0.02 < float((grid < 0.5).mean()) < 0.5  # the last stage: ink on paper
