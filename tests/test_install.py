@@ -44,6 +44,7 @@ def test_wheel_contains_the_package_and_its_data(wheel):
     for required in ("glyph/__init__.py", "glyph/hookspecs.py", "glyph/registry.toml", "glyph/py.typed",
                      "glyph/cli/main.py", "glyph/plugins/filter/method.py", "glyph/data/corpus.toml",
                      "glyph/assets/examples/filter-grids/grid-gray.png", "glyph/assets/examples/handwriting/字.jpg",
+                     "glyph/assets/examples/inscription/damaged/四.png",
                      "glyph/assets/templates/noto-sans-sc-64.safetensors.gz", "glyph/font/trace.py",
                      "glyph/plugins/dcgan/default/config.json", "glyph/plugins/dcgan/default/weights/G.ema.safetensors",
                      "glyph/plugins/vae/default/weights/decoder.safetensors",
