@@ -82,7 +82,8 @@ def test_tiny_trains_resumes_and_samples(tmp_path):
     assert r.code == 0, r.err
     r = run_glyph("train", "ddpm", "--out", str(run), "--resume", "--steps", "6")
     assert r.code == 0, r.err
-    for args in (["--steps", "3"], ["--sampler", "ancestral"], ["--steps", "2", "--eta", "1"]):
+    for args in (["--steps", "3"], ["--sampler", "ancestral"], ["--steps", "2", "--eta", "1"],
+                 ["--steps", "3", "--precision", "bf16"]):
         r = run_glyph("run", "ddpm", "--weights", str(run), "--n", "4", "--out", str(tmp_path / "g.png"), *args)
         assert r.code == 0, r.err
     r = run_glyph("run", "ddpm", "--weights", str(run), "--interpolate", "2", "--frames", "2", "--steps", "2",
@@ -90,3 +91,11 @@ def test_tiny_trains_resumes_and_samples(tmp_path):
     assert r.code == 0, r.err
     r = run_glyph("run", "ddpm", "--weights", str(run), "--steps", "50", "--out", str(tmp_path / "x.png"))
     assert r.code == 1 and "between 1 and 20" in r.err
+    r = run_glyph("run", "ddpm", "--weights", str(run), "--precision", "fp16", "--out", str(tmp_path / "x.png"))
+    assert r.code == 1 and "use fp32 or bf16" in r.err
+    from glyph.train import load_run
+
+    m = load_run(run)
+    noise = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    full, half = m.sample(noise, "ddim", 5, 0.0), m.sample(noise, "ddim", 5, 0.0, precision="bf16")
+    assert not torch.equal(full, half) and (full - half).abs().mean() < 0.02  # bf16 network, fp32 sampler

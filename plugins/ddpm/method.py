@@ -106,19 +106,26 @@ class DDPM(Method):
 
     @torch.no_grad()
     def sample(self, noise: torch.Tensor, sampler: str | None = None, steps: int | None = None,
-               eta: float | None = None, generator: torch.Generator | None = None, batch: int = 64) -> torch.Tensor:
-        """Images in [0, 1] (1 = ink for glyphs) from starting noise ``[N, C, H, W]``."""
+               eta: float | None = None, generator: torch.Generator | None = None, batch: int = 64,
+               precision: str = "fp32") -> torch.Tensor:
+        """Images in [0, 1] (1 = ink for glyphs) from starting noise ``[N, C, H, W]``.
+
+        ``precision="bf16"`` runs the network under bf16 autocast (the sampler's state and arithmetic stay fp32).
+        """
         c = self.config
         sampler = sampler or c.sampler
+        if precision not in ("fp32", "bf16"):
+            raise GlyphError(f"sampling precision {precision!r}: use fp32 or bf16")
         net = self.nets["unet"].eval()
         dev = next(net.parameters()).device
         out = []
         for i in range(0, len(noise), batch):
             x = noise[i:i + batch].to(dev)
-            if sampler == "ancestral":
-                x = ancestral(net, self.sched, x, generator)
-            else:
-                x = ddim(net, self.sched, x, steps or c.sample_steps, c.eta if eta is None else eta, generator)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                if sampler == "ancestral":
+                    x = ancestral(net, self.sched, x, generator)
+                else:
+                    x = ddim(net, self.sched, x, steps or c.sample_steps, c.eta if eta is None else eta, generator)
             out.append(x.float().clamp(-1, 1).add(1).div(2).cpu())
         return torch.cat(out)
 
@@ -142,9 +149,13 @@ class DDPM(Method):
         interpolate: Annotated[int, Opt("walk through K noise images with deterministic DDIM, GIF to --out")] = 0,
         frames: Annotated[int, Opt("frames between two key points of --interpolate")] = 16,
         filter: FilterFlag = False,
+        precision: Annotated[str, Opt("the network's precision: fp32, or bf16 (several times faster on CPUs with "
+                                      "bf16 units and on GPUs)")] = "fp32",
     ) -> None:
         """Sample glyphs by denoising Gaussian noise."""
         c = self.config
+        if precision not in ("fp32", "bf16"):
+            raise GlyphError(f"--precision {precision!r}: use fp32 or bf16")
         if sampler not in ("ddim", "ancestral"):
             raise GlyphError(f"--sampler {sampler!r}: use ddim or ancestral")
         if sampler == "ddim" and not 1 <= steps <= self.sched.T:
@@ -157,7 +168,7 @@ class DDPM(Method):
         shape = (c.channels, c.resolution, c.resolution)
 
         def from_latent(z: torch.Tensor) -> torch.Tensor:
-            return self.sample(z.view(-1, *shape), sampler, steps, eta, g)
+            return self.sample(z.view(-1, *shape), sampler, steps, eta, g, precision=precision)
 
         glyphs = getattr(self, "data_info", {}).get("ink", "glyph") == "glyph"
         sample_outputs(ctx, from_latent, math.prod(shape), n=n, out=out, out_dir=out_dir, interpolate=interpolate,

@@ -271,7 +271,7 @@ class RestoreCAE(Method):
         for p, img in zip(kept, restored, strict=True):
             rel = Path(p).relative_to(src) if src.is_dir() else Path(Path(p).name)
             ctx.save_image(Path(out) / rel.with_suffix(".png"), 1.0 - img[0].numpy())
-        truth = self._clean_for(ctx, kept, src, clean) if clean is not None else None
+        truth = self._clean_for(ctx, kept, src, resolve_input(clean)) if clean is not None else None
         if truth is not None:
             from glyph.eval.stats import ssim
 
