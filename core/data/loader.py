@@ -66,7 +66,8 @@ class BatchLoader:
         if self.world_size > 1:  # equal, disjoint shards: every rank takes the same number of steps
             per = len(perm) // self.world_size
             perm = perm[self.rank * per:(self.rank + 1) * per]
-        return perm
+        # One copy to the device per epoch; batches are then slices of it, so no step waits on a host copy.
+        return perm.to(self.device)
 
     def __len__(self) -> int:
         per = len(self.rows) // self.world_size if self.world_size > 1 else len(self.rows)
@@ -83,7 +84,7 @@ class BatchLoader:
             end = self.batch_size
         batch = self._perm[self.position:end]
         self.position = end
-        return batch.to(self.device, non_blocking=True)
+        return batch
 
     def state_dict(self) -> dict[str, int]:
         """Two integers: with the seed they fix every future batch."""
