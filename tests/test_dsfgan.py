@@ -243,3 +243,15 @@ def test_camera_file_names_are_fine_for_style_references(run_dir, four_photos, t
                   "--out", str(tmp_path / "out"))
     assert r.code == 0, r.err
     assert "references used (4)" in r.err and "IMG_2031.jpg" in r.err
+
+
+def test_shipped_weights_write_the_readme_example(tmp_path):
+    from glyph.imageio import read_image
+
+    out = tmp_path / "out"
+    r = run_glyph("run", "dsfgan", "--refs", "example:handwriting", "--n-refs", "4", "--text", "永和九年",
+                  "--out", str(out))
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(["永.png", "和.png", "九.png", "年.png", "preview.png"])
+    glyph = read_image(out / "永.png")[0]
+    assert glyph.shape[:2] == (64, 64) and 0.03 < float((glyph < 0.5).mean()) < 0.5  # ink on paper
