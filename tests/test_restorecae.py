@@ -131,3 +131,13 @@ def test_eval_restore_measures_damaged_restored_and_clean(trained, tmp_path):
 def test_eval_restore_refuses_a_method_that_does_not_restore(tmp_path):
     r = run_glyph("eval", "restore", "--data", "embedded", "--method", "dcgan")
     assert r.code == 1 and "not a restoration method" in r.err and "Traceback" not in r.err
+
+
+def test_shipped_weights_restore_the_bundled_rubbings(tmp_path):
+    r = run_glyph("run", "restorecae", "--input", "example:inscription/damaged", "--clean",
+                  "example:inscription/clean", "--out", str(tmp_path / "restored"),
+                  "--compare", str(tmp_path / "s.png"))
+    assert r.code == 0, r.err
+    assert len(list((tmp_path / "restored").glob("*.png"))) == 8 and (tmp_path / "s.png").stat().st_size > 0
+    numbers = dict(line.split(": ") for line in r.out.splitlines() if line.startswith(("L1 damaged", "L1 restored")))
+    assert float(numbers["L1 restored"]) < 0.6 * float(numbers["L1 damaged"])  # visibly closer to the clean glyphs
