@@ -8,7 +8,6 @@ final checkpoint).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
 import time
@@ -16,24 +15,7 @@ from pathlib import Path
 
 import torch
 
-
-class _Bare:
-    """The minimum a method's train_step needs, without the loop's bookkeeping."""
-
-    def __init__(self, optimizers: dict) -> None:
-        self.optimizers = optimizers
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-
-    def backward(self, loss: torch.Tensor) -> bool:
-        loss.backward()
-        return True
-
-    def step(self, name: str) -> bool:
-        self.optimizers[name].step()
-        self.optimizers[name].zero_grad(set_to_none=True)
-        return True
+from .methods import _Bare
 
 
 def _bare_step_time(data, steps: int) -> float:

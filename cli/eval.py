@@ -218,26 +218,13 @@ def fewshot(
     from rich.table import Table
 
     from glyph.data.sources import open_dataset
-    from glyph.device import resolve_device
     from glyph.eval.fewshot import BASELINES, build_sets, episodes, picture
     from glyph.eval.metrics import EvalContext
     from glyph.eval.metrics import evaluate as run_metrics
-    from glyph.loader import get_registry
-    from glyph.train import load_run
 
     counts = _int_list(refs, "--refs")
-    names = [m.strip() for m in metrics.split(",") if m.strip()]
-    for m in names:
-        get_registry().metric(m)
-    if per_writer < 1:
-        raise GlyphError(f"--per-writer must be at least 1, got {per_writer}")
-    device = resolve_device(console.STATE.device)
-    folder = weights or get_registry().method(method).obj.shipped_weights()
-    if folder is None:
-        raise GlyphError(f"method '{method}' ships no weights; give --weights RUN_FOLDER")
-    model = load_run(folder, None if weights else method, device=device)
-    if not hasattr(model, "stylize"):
-        raise GlyphError(f"method '{model.name}' is not a few-shot method (it has no stylize(refs, templates))")
+    model, folder, names, device = _measured_model(method, weights, "stylize(refs, templates)", "few-shot", metrics,
+                                                   per_writer)
     template = template or getattr(model.config, "template", "noto-sans-sc-regular")
     dataset = open_dataset(data)
     ectx = EvalContext(judge_path=judge, device=device)
@@ -297,27 +284,15 @@ def restore(
     from rich.table import Table
 
     from glyph.data.sources import open_dataset
-    from glyph.device import resolve_device
     from glyph.eval.metrics import EvalContext
     from glyph.eval.metrics import evaluate as run_metrics
     from glyph.eval.restore import picture, restoration_sets
     from glyph.loader import get_registry
-    from glyph.train import load_run
 
-    names = [m.strip() for m in metrics.split(",") if m.strip()]
-    for m in names:
-        get_registry().metric(m)
-    if per_writer < 1:
-        raise GlyphError(f"--per-writer must be at least 1, got {per_writer}")
     if k < 1 or strength < 0:
         raise GlyphError("--k needs at least one wear operation and --strength must not be negative")
-    device = resolve_device(console.STATE.device)
-    folder = weights or get_registry().method(method).obj.shipped_weights()
-    if folder is None:
-        raise GlyphError(f"method '{method}' ships no weights; give --weights RUN_FOLDER")
-    model = load_run(folder, None if weights else method, device=device)
-    if not hasattr(model, "restore"):
-        raise GlyphError(f"method '{model.name}' is not a restoration method (it has no restore(damaged, template))")
+    model, folder, names, device = _measured_model(method, weights, "restore(damaged, template)", "restoration",
+                                                   metrics, per_writer)
     uses_template = bool(getattr(model.config, "use_template", False))
     template = template or getattr(model.config, "template", "noto-sans-sc-regular")
     dataset = open_dataset(data)
@@ -355,6 +330,28 @@ def restore(
         with atomic_output(json_out) as tmp:
             tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False))
         info(f"wrote {json_out}")
+
+
+def _measured_model(method: str, weights: Path | None, verb: str, what: str, metrics: str,
+                    per_writer: int) -> tuple:
+    """(model, weights folder, metric names, device) for a protocol command; ``verb`` is the function it needs."""
+    from glyph.device import resolve_device
+    from glyph.loader import get_registry
+    from glyph.train import load_run
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    for m in names:
+        get_registry().metric(m)
+    if per_writer < 1:
+        raise GlyphError(f"--per-writer must be at least 1, got {per_writer}")
+    device = resolve_device(console.STATE.device)
+    folder = weights or get_registry().method(method).obj.shipped_weights()
+    if folder is None:
+        raise GlyphError(f"method '{method}' ships no weights; give --weights RUN_FOLDER")
+    model = load_run(folder, None if weights else method, device=device)
+    if not hasattr(model, verb.split("(")[0]):
+        raise GlyphError(f"method '{model.name}' is not a {what} method (it has no {verb})")
+    return model, folder, names, device
 
 
 def _int_list(text: str, flag: str) -> list[int]:
