@@ -3,15 +3,16 @@
 For each method at its default config (and progan's cpu preset, the schedule one trains on a CPU):
 
 - glyph: the method's own ``make_batch`` + ``train_step``, as the Trainer calls them (batches indexed from the
-  dataset in memory, bf16 autocast, channels_last), without the loop's bookkeeping (the train suite measures
+  dataset in memory, the precision ``auto`` picks (bf16 autocast where the CPU has native bf16, else fp32),
+  channels_last), without the loop's bookkeeping (the train suite measures
   that: under 2 %);
 - reference: :mod:`bench.reference`, the same networks and losses in fp32 with a DataLoader decoding PNGs;
 
 alternately in one process, best round of each, so both see the same machine. Per method it reports images/s
 of both and their ratio (target >= 1.8x), the FLOPs of one step (forward and backward of every network,
 counted by ``torch.utils.flop_counter``; convolutions, matmuls and attention, not element-wise work), the
-GFLOP/s glyph achieves and its share of the machine's bf16 matmul peak (target >= 50 % for the 64 px dcgan,
-progan and ddpm), and the share of the step spent making the batch (target < 5 %).
+GFLOP/s glyph achieves and its share of the machine's matmul peak in that precision (target >= 50 % for the
+64 px dcgan, progan and ddpm), and the share of the step spent making the batch (target < 5 %).
 
 progan trains through stages of growing resolution; it is measured at the last stage (64 px, fade-in over,
 alpha = 1), the step numbers chosen with its own ``phase``. dsfgan is measured in its GAN stage (all but the
@@ -48,8 +49,15 @@ CASES = (Case("dcgan", "dcgan", peak_target=True), Case("vae", "vae"), Case("pro
          Case("restorecae", "restorecae"), Case("dsfgan", "dsfgan"))
 
 RATIO_TARGET = 1.8  # glyph images/s over the reference's
-PEAK_TARGET = 50.0  # percent of the bf16 matmul peak
+PEAK_TARGET = 50.0  # percent of the matmul peak in the precision glyph trains in
 BATCH_TARGET = 5.0  # percent of the step spent in make_batch
+
+
+def glyph_precision() -> str:
+    """The precision glyph trains in on this CPU (``--precision auto``): bf16 where native, else fp32."""
+    from glyph.device import auto_precision
+
+    return auto_precision(torch.device("cpu"))
 
 
 def make_config(case: Case, overrides: dict[str, Any] | None = None) -> Any:
@@ -65,13 +73,13 @@ def make_config(case: Case, overrides: dict[str, Any] | None = None) -> Any:
 
 
 class _Bare:
-    """The minimum a method's train_step needs from the trainer: bf16 autocast, backward, step."""
+    """The minimum a method's train_step needs from the trainer: autocast, backward, step."""
 
     def __init__(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
         self.optimizers = optimizers
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=glyph_precision() == "bf16")
 
     def backward(self, loss: torch.Tensor) -> bool:
         loss.backward()
@@ -203,7 +211,7 @@ def target(out: dict[str, Any], key: str, value: float, goal: float, higher: boo
         out[f"{key}_missed_by"] = round(abs(goal - value), digits)
 
 
-def measure(case: Case, data: Any, glyphs: Any, bf16_peak: float, budget: float, rounds: int,
+def measure(case: Case, data: Any, glyphs: Any, peak: float, budget: float, rounds: int,
             overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every number of one case, keyed without the case's name."""
     from .reference import REFERENCES
@@ -227,9 +235,9 @@ def measure(case: Case, data: Any, glyphs: Any, bf16_peak: float, budget: float,
     out["reference_gflop_per_step"] = round(r["reference_flops"] / 1e9, 2)
     out["glyph_gflops"] = round(gflops, 1)
     if case.peak_target:
-        target(out, "bf16_peak_percent", 100 * gflops / bf16_peak, PEAK_TARGET, True, 1)
+        target(out, "peak_percent", 100 * gflops / peak, PEAK_TARGET, True, 1)
     else:
-        out["bf16_peak_percent"] = round(100 * gflops / bf16_peak, 1)
+        out["peak_percent"] = round(100 * gflops / peak, 1)
     target(out, "batch_percent", 100 * r["batch_share"], BATCH_TARGET, False, 2)
     out["timed_steps"] = f"{r['rounds']} x {r['steps_per_round']}"
     return out
@@ -252,8 +260,10 @@ def run(quick: bool = False, methods: list[str] | None = None) -> dict:
     from .reference import write_pngs
 
     cases = pick(methods)
-    bf16_peak, _ = peak_gflops(torch.bfloat16, quick)
-    out: dict[str, Any] = {"bf16_peak_gflops": round(bf16_peak, 1), "threads": torch.get_num_threads()}
+    precision = glyph_precision()
+    peak, _ = peak_gflops(torch.bfloat16 if precision == "bf16" else torch.float32, quick)
+    out: dict[str, Any] = {"precision": precision, f"{precision}_peak_gflops": round(peak, 1),
+                           "threads": torch.get_num_threads()}
     data = open_dataset("embedded")
     with tempfile.TemporaryDirectory() as tmp:
         glyphs = write_pngs(data, Path(tmp))
@@ -261,7 +271,7 @@ def run(quick: bool = False, methods: list[str] | None = None) -> dict:
         for case in cases:
             print(f"methods: {case.name} ...", file=sys.stderr, flush=True)  # a full run takes minutes
             t = time.perf_counter()
-            numbers = measure(case, data, glyphs, bf16_peak, budget=2.0 if quick else 45.0, rounds=1 if quick else 3)
+            numbers = measure(case, data, glyphs, peak, budget=2.0 if quick else 45.0, rounds=1 if quick else 3)
             numbers["suite_seconds"] = round(time.perf_counter() - t, 1)
             out.update({f"{case.name}.{k}": v for k, v in numbers.items()})
     return out

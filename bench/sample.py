@@ -4,11 +4,12 @@ ddpm is timed through :meth:`DDPM.sample`, the call ``glyph run ddpm`` makes (as
 contiguous memory, no autocast), at a batch of 64, for DDIM with 10, 25, 50 and 100 steps and the 1,000-step
 ancestral sampler. Every sampler step is one network evaluation at the same cost, so the long samplers are
 timed over their first steps and extrapolated to all of them (the result says how many steps were timed).
-DDIM-50 is also timed under bf16 autocast and channels_last, the set-up training uses, to show what the
-sampler would gain. With shipped weights (``plugins/ddpm/default``) and ``GLYPH_BENCH_FGD_SAMPLES=N``, the FGD
+DDIM-50 is also timed under bf16 autocast and channels_last, to show what the sampler would gain, on CPUs with
+native bf16 (AVX512-BF16 or AMX; elsewhere it is emulated and far slower, and the row says it was skipped).
+With shipped weights (``plugins/ddpm/default``) and ``GLYPH_BENCH_FGD_SAMPLES=N``, the FGD
 of N DDIM-50 and N ancestral samples against a real set (``GLYPH_BENCH_REAL``, default ``embedded``) is
-computed as ``glyph eval`` does; without weights an untrained network is timed (speed does not depend on
-training) and FGD is skipped.
+computed as ``glyph eval`` does; without weights an untrained network of the ``cpu`` preset (the shipped
+architecture) is timed (speed does not depend on training) and FGD is skipped.
 
 dsfgan is timed through its ``run`` verb, the whole of ``glyph run dsfgan --refs example:handwriting --n-refs 4
 --text ...``: references normalised from photos, template glyphs, the generator, one PNG per character and the
@@ -52,14 +53,16 @@ class _Budget(torch.nn.Module):
 
 def load_ddpm() -> tuple[Any, bool]:
     """(the ddpm method with its shipped weights as ``glyph run ddpm`` loads them, True), or a freshly built
-    default network and False."""
+    network of the ``cpu`` preset (the shipped weights' architecture) and False."""
     from glyph.plugins.ddpm.method import DDPM
     from glyph.train import load_run
+
+    from .methods import Case, make_config
 
     folder = DDPM.shipped_weights()
     if folder is not None:
         return load_run(folder, "ddpm", device="cpu"), True
-    method = DDPM()
+    method = DDPM(make_config(Case("ddpm-cpu", "ddpm", "cpu")))
     torch.manual_seed(0)
     for net in method.build().values():
         net.eval()
@@ -127,6 +130,11 @@ def ddpm_speeds(method: Any, batch: int, full_up_to: int, timed: int) -> dict[st
         out[f"{name}.timed_steps"] = done
     target(out, "ddim50_over_ancestral1000", out["ddim50.img_per_s"] / out["ancestral1000.img_per_s"],
            RATIO_TARGET, True, 1)
+    from glyph.device import bf16_is_fast
+
+    if not bf16_is_fast(torch.device("cpu")):  # emulated bf16 would take many minutes and say nothing useful
+        out["ddim50_bf16_channels_last"] = "skipped: this CPU has no native bf16 (AVX512-BF16 or AMX)"
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
     sampler_seconds(method, "ddim", 1, batch, bf16=True)  # warm-up of the bf16 kernels
     seconds, done = sampler_seconds(method, "ddim", 50, batch, None if 50 <= full_up_to else timed, bf16=True)
     out["ddim50_bf16_channels_last.img_per_s"] = batch / seconds
@@ -138,8 +146,8 @@ def ddpm_numbers(quick: bool = False) -> dict[str, Any]:
     """The ddpm half of the suite."""
     method, trained = load_ddpm()
     batch = 8 if quick else 64
-    out: dict[str, Any] = {"ddpm_weights": "shipped" if trained else "untrained default network (no shipped "
-                           "weights in plugins/ddpm/default; speed does not depend on training)",
+    out: dict[str, Any] = {"ddpm_weights": "shipped" if trained else "untrained network of the cpu preset (no "
+                           "shipped weights in plugins/ddpm/default; speed does not depend on training)",
                            "ddpm_batch": batch, "ddpm_precision": "fp32 (as glyph run ddpm)"}
     # Samplers longer than DDIM-50 (DDIM-10 in a quick run) are timed over their first steps.
     out.update(ddpm_speeds(method, batch, *((10, 2) if quick else (50, 10))))

@@ -1,6 +1,6 @@
 """The training loop's own cost: a 64 px dcgan step through glyph's Trainer vs the same step called bare.
 
-Both run the same method code (make_batch + train_step with bf16 autocast and channels_last), alternately in
+Both run the same method code (make_batch + train_step with the precision auto picks and channels_last), alternately in
 one process; the difference is what the loop adds (batch indexing, the non-finite guard, EMA, logging, hooks).
 The Trainer's rate is read from its own metrics.jsonl (from the first step to the last, without set-up or the
 final checkpoint).
@@ -37,7 +37,7 @@ def _trainer_step_time(data, steps: int, folder: Path) -> float:
     from glyph.plugins.dcgan.method import DCGAN
     from glyph.train import TrainConfig, Trainer
 
-    cfg = TrainConfig(precision="bf16", sample_every=0, ckpt_every=10**6, log_every=steps)
+    cfg = TrainConfig(precision="auto", sample_every=0, ckpt_every=10**6, log_every=steps)
     Trainer(DCGAN(DCGAN.Config(batch=64, steps=steps)), data, folder, cfg, "cpu", quiet=True).fit()
     last = json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
     return 1.0 / last["it/s"]

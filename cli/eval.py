@@ -56,7 +56,8 @@ def evaluate(
     judge: Path = typer.Option(None, help="judge folder (default: the judge shipped with glyph)"),
     inception_weights: Path = typer.Option(None, help="pytorch-fid Inception weights file for inception_fid"),
     fid_resize: str = typer.Option("bilinear", help="Inception resize: bilinear (pytorch-fid) or clean (clean-fid)"),
-    precision: str = typer.Option("bf16", help="the judge's precision: bf16 (default, ~2x faster) or fp32"),
+    precision: str = typer.Option("auto", help="the judge's precision: auto (bf16 where the hardware has it "
+                                  "natively, else fp32), bf16 or fp32"),
     list_: bool = typer.Option(False, "--list", help="list the metrics and exit"),
 ) -> None:
     """Compare a generated set with a reference set: FGD, KID, content/style accuracy, SSIM, PSNR, L1, RMSE."""
@@ -81,8 +82,8 @@ def evaluate(
                          "`glyph eval --list` lists the metrics")
     if fid_resize not in ("bilinear", "clean"):
         raise GlyphError(f"--fid-resize {fid_resize!r}: use bilinear or clean")
-    if precision not in ("bf16", "fp32"):
-        raise GlyphError(f"--precision {precision!r}: use bf16 or fp32")
+    if precision not in ("auto", "bf16", "fp32"):
+        raise GlyphError(f"--precision {precision!r}: use auto, bf16 or fp32")
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     for m in names or []:
         get_registry().metric(m)  # unknown names fail before any work

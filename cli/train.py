@@ -86,7 +86,7 @@ def train(
     out: Path = typer.Option(None, "--out", help="run folder (default runs/METHOD)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest checkpoint"),
     device: str = typer.Option(None, help="override the global --device"),
-    precision: PrecisionOpt = typer.Option(None, help="auto (bf16 where supported), fp32, bf16, fp16 (CUDA)"),
+    precision: PrecisionOpt = typer.Option(None, help="auto (bf16 where native, else fp32), fp32, bf16, fp16 (CUDA)"),
     compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks"),
     nproc: int = typer.Option(None, help="train with N processes on this machine (runs torchrun for you)"),
     layout: str = typer.Option(None, help="layout of --data when it is a folder (default: detected)"),
@@ -97,7 +97,7 @@ def train(
         _nproc(sys.argv[1:], nproc)
     from glyph.config import apply_overrides
     from glyph.data.sources import open_dataset
-    from glyph.device import resolve_device, validate_device_spec
+    from glyph.device import bf16_is_fast, resolve_device, validate_device_spec
     from glyph.distributed import from_env
     from glyph.loader import get_registry
     from glyph.train import Trainer, train_config_from
@@ -153,6 +153,9 @@ def train(
     dev = resolve_device(spec)
     if d.enabled and dev.type == "cuda":
         dev = resolve_device(f"cuda:{d.local_rank}")
+    if tcfg.precision == "bf16" and dev.type == "cpu" and not bf16_is_fast(dev):
+        console.warn("this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 autocast is emulated and several "
+                     "times slower than fp32 here; drop --precision bf16 (auto picks fp32)")
     if console.STATE.seed is not None and not resume:
         tcfg.seed = console.STATE.seed
     dataset = open_dataset(data, layout, size=size)

@@ -49,3 +49,30 @@ def validate_device_spec(spec: str) -> str:
     if s in ("auto", "cpu", "cuda", "mps") or (s.startswith("cuda:") and s[5:].isdigit()):
         return s
     raise GlyphError(f"--device {spec!r} is not a device; use {DEVICE_HELP}")
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bf16 arithmetic on ``device`` is native, so autocast to bf16 speeds things up.
+
+    On CUDA that is Ampere or newer. On a CPU it takes AVX512-BF16 or AMX: elsewhere oneDNN falls back to a
+    reference path. Measured on an AVX2 AMD EPYC (no AVX-512): a 1024² bf16 matmul ran at 0.76 GFLOP/s against
+    77 in fp32, and a bf16-autocast training step was several times slower than fp32, where a Sapphire Rapids
+    CPU ran the same step twice as fast in bf16.
+    """
+    import torch
+
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(cpu, name, lambda: False)()) for name in probes)
+    return False
+
+
+def auto_precision(device: torch.device) -> str:
+    """The precision ``auto`` means on ``device``: bf16 where it is native (see :func:`bf16_is_fast`), else
+    fp16 on an older CUDA GPU, else fp32."""
+    if bf16_is_fast(device):
+        return "bf16"
+    return "fp16" if device.type == "cuda" else "fp32"

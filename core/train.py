@@ -32,6 +32,7 @@ from . import distributed
 from .checkpoint import RunDir, load_state, load_weights
 from .config import config_to_dict
 from .dataset import GlyphData
+from .device import auto_precision
 from .ema import EMA
 from .errors import GlyphError
 from .events import RunInfo
@@ -44,7 +45,8 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 class TrainConfig:
     """Settings of the loop itself (the recipe's settings live in the method's Config)."""
 
-    precision: Precision = field(default="auto", metadata={"help": "auto: bf16 where supported, else fp32"})
+    precision: Precision = field(default="auto", metadata={"help": "auto: bf16 where the hardware has it natively, "
+                                                                   "fp16 on older CUDA GPUs, else fp32"})
     channels_last: bool = field(default=True, metadata={"help": "NHWC memory format for conv nets"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the networks (measure first)"})
     seed: int = field(default=0, metadata={"help": "seed of weights, data order and noise"})
@@ -67,9 +69,7 @@ class TrainConfig:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """Turn ``auto`` into a concrete precision and refuse what the device cannot do."""
     if precision == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if device.type == "cpu" else "fp32"
+        return auto_precision(device)
     if precision == "fp16" and device.type != "cuda":
         raise GlyphError(f"--precision fp16 needs a CUDA device (it relies on a GradScaler); on {device.type} "
                          f"use bf16 or fp32")

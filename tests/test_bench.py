@@ -83,14 +83,14 @@ def test_progan_and_dsfgan_are_measured_where_the_docs_say():
 
 @pytest.mark.parametrize("case", methods.CASES, ids=lambda c: c.name)
 def test_glyph_and_reference_steps_do_the_same_work(case, embedded, pngs):
-    out = methods.measure(case, embedded, pngs, bf16_peak=1000.0, budget=0.1, rounds=1, overrides=_tiny(case.method))
+    out = methods.measure(case, embedded, pngs, peak=1000.0, budget=0.1, rounds=1, overrides=_tiny(case.method))
     assert out["gflop_per_step"] > 0
     # The same networks and losses: a reference doing other work would not be a fair baseline.
     assert out["reference_gflop_per_step"] == pytest.approx(out["gflop_per_step"], rel=1e-6)
     assert out["glyph_img_per_s"] > 0 and out["reference_img_per_s"] > 0 and out["images_per_step"] > 0
     assert out["speedup"] == pytest.approx(out["glyph_img_per_s"] / out["reference_img_per_s"], rel=0.02)
     assert 0 <= out["batch_percent"] < 100
-    assert ("bf16_peak_percent_target_met" in out) == case.peak_target
+    assert ("peak_percent_target_met" in out) == case.peak_target
     for key in ("speedup", "batch_percent"):
         assert isinstance(out[f"{key}_target_met"], bool)
         assert (f"{key}_missed_by" in out) == (not out[f"{key}_target_met"])
@@ -125,7 +125,12 @@ def test_ddpm_speeds_report_every_sampler(tiny_ddpm):
     out = sample.ddpm_speeds(tiny_ddpm, batch=2, full_up_to=10, timed=2)
     assert out["ddim10.timed_steps"] == 10 and out["ddim25.timed_steps"] == 2
     assert out["ancestral1000.timed_steps"] == 2 and out["ancestral1000.img_per_s"] > 0
-    assert out["ddim50_bf16_channels_last.img_per_s"] > 0
+    from glyph.device import bf16_is_fast
+
+    if bf16_is_fast(torch.device("cpu")):
+        assert out["ddim50_bf16_channels_last.img_per_s"] > 0
+    else:
+        assert out["ddim50_bf16_channels_last"].startswith("skipped")
     assert isinstance(out["ddim50_over_ancestral1000_target_met"], bool)
 
 

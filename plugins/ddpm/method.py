@@ -149,8 +149,8 @@ class DDPM(Method):
         interpolate: Annotated[int, Opt("walk through K noise images with deterministic DDIM, GIF to --out")] = 0,
         frames: Annotated[int, Opt("frames between two key points of --interpolate")] = 16,
         filter: FilterFlag = False,
-        precision: Annotated[str, Opt("the network's precision: fp32, or bf16 (several times faster on CPUs with "
-                                      "bf16 units and on GPUs)")] = "fp32",
+        precision: Annotated[str, Opt("the network's precision: fp32, or bf16 (faster on GPUs and on CPUs with "
+                                      "AVX512-BF16 or AMX; much slower where bf16 is emulated)")] = "fp32",
     ) -> None:
         """Sample glyphs by denoising Gaussian noise."""
         c = self.config
