@@ -49,6 +49,7 @@ def test_wheel_contains_the_package_and_its_data(wheel):
                      "glyph/plugins/dcgan/default/config.json", "glyph/plugins/dcgan/default/weights/G.ema.safetensors",
                      "glyph/plugins/vae/default/weights/decoder.safetensors",
                      "glyph/plugins/progan/default/weights/G.ema.safetensors",
+                     "glyph/plugins/ddpm/default/weights/unet.ema.safetensors",
                      "glyph/plugins/dsfgan/default/weights/G.ema.safetensors",
                      "glyph/plugins/restorecae/default/weights/net.safetensors",
                      *(f"glyph/plugins/{m}/plugin.py" for m in ("dcgan", "vae", "progan", "ddpm", "dsfgan",
