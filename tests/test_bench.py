@@ -88,7 +88,8 @@ def test_glyph_and_reference_steps_do_the_same_work(case, embedded, pngs):
     # The same networks and losses: a reference doing other work would not be a fair baseline.
     assert out["reference_gflop_per_step"] == pytest.approx(out["gflop_per_step"], rel=1e-6)
     assert out["glyph_img_per_s"] > 0 and out["reference_img_per_s"] > 0 and out["images_per_step"] > 0
-    assert out["speedup"] == pytest.approx(out["glyph_img_per_s"] / out["reference_img_per_s"], rel=0.02)
+    # Both rates carry three significant digits and the ratio two decimals: agreement to 3 % (or 0.01).
+    assert out["speedup"] == pytest.approx(out["glyph_img_per_s"] / out["reference_img_per_s"], rel=0.03, abs=0.01)
     assert 0 <= out["batch_percent"] < 100
     assert ("peak_percent_target_met" in out) == case.peak_target
     for key in ("speedup", "batch_percent"):
