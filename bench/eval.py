@@ -13,13 +13,15 @@ def run(quick: bool = False) -> dict:
     from glyph.device import bf16_is_fast
     from glyph.eval.metrics import EvalContext
 
+    from .peak import NO_NATIVE_BF16
+
     emb = open_dataset("embedded")
     data = emb.subset(slice(0, 512 if quick else 4096))
     out: dict = {}
     precisions = ["fp32", "bf16"]
     if not bf16_is_fast(torch.device("cpu")):  # emulated bf16 would take many minutes; auto uses fp32 here
         precisions.remove("bf16")
-        out["judge_features_per_s_64px_bf16"] = "skipped: this CPU has no native bf16 (AVX512-BF16 or AMX)"
+        out["judge_features_per_s_64px_bf16"] = NO_NATIVE_BF16
     for precision in precisions:
         ctx = EvalContext(precision=precision)
         ctx.outputs(data.subset(slice(0, 256)))  # load the judge, warm up

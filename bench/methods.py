@@ -77,9 +77,10 @@ class _Bare:
 
     def __init__(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
         self.optimizers = optimizers
+        self.bf16 = glyph_precision() == "bf16"  # decided once, not on every forward pass
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=glyph_precision() == "bf16")
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
 
     def backward(self, loss: torch.Tensor) -> bool:
         loss.backward()

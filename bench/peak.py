@@ -13,6 +13,8 @@ import time
 import torch
 
 SIZES = (1024, 1536, 2048)
+# What a suite records instead of a bf16 number on a CPU where bf16 is emulated.
+NO_NATIVE_BF16 = "skipped: this CPU has no native bf16 (AVX512-BF16 or AMX)"
 
 
 def matmul_gflops(dtype: torch.dtype, n: int, repeat: int = 3, work: float = 2e10) -> float:

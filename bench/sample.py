@@ -132,8 +132,10 @@ def ddpm_speeds(method: Any, batch: int, full_up_to: int, timed: int) -> dict[st
            RATIO_TARGET, True, 1)
     from glyph.device import bf16_is_fast
 
+    from .peak import NO_NATIVE_BF16
+
     if not bf16_is_fast(torch.device("cpu")):  # emulated bf16 would take many minutes and say nothing useful
-        out["ddim50_bf16_channels_last"] = "skipped: this CPU has no native bf16 (AVX512-BF16 or AMX)"
+        out["ddim50_bf16_channels_last"] = NO_NATIVE_BF16
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
     sampler_seconds(method, "ddim", 1, batch, bf16=True)  # warm-up of the bf16 kernels
     seconds, done = sampler_seconds(method, "ddim", 50, batch, None if 50 <= full_up_to else timed, bf16=True)
