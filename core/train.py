@@ -483,6 +483,11 @@ def load_run(path: str | Path, method_name: str | None = None, device: torch.dev
     elif checkpoint:
         folder = run.ckpt_root / checkpoint / "weights"
     needed = set(cls.inference_parts if cls.inference_parts is not None else cls.parts)
+    device = torch.device(device)
+    # Inference in the layout the run trained in: on a CPU, NHWC convolutions (and the bilinear and nearest
+    # upsampling between them) ran 1.5x (ddpm) to 3x (dsfgan) faster than NCHW here.
+    channels_last = bool(config.get("train", {}).get("channels_last", True)) and device.type != "mps"
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     for part, net in list(nets.items()):
         ema_file = folder / f"{part}.ema.safetensors"
         raw_file = folder / f"{part}.safetensors"
@@ -491,7 +496,7 @@ def load_run(path: str | Path, method_name: str | None = None, device: torch.dev
             continue
         use = ema_file if ema and ema_file.is_file() else raw_file
         net.load_state_dict(_checked(load_weights(use), net, part))
-        net.to(device).eval()
+        net.to(device, memory_format=fmt).eval()
     return method
 
 

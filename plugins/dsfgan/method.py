@@ -92,6 +92,11 @@ class Config:
             raise GlyphError(f"dsfgan dim ({self.dim}) must be divisible by heads ({self.heads})")
 
 
+# Templates per generator pass at inference. On a CPU a small batch keeps the 64 px feature maps in cache:
+# 16 wrote 3x the characters/s of 128 on the 2-core development machine (fp32, channels_last).
+STYLIZE_BATCH = {"cpu": 16, "accelerator": 128}
+
+
 def to_input(images: torch.Tensor) -> torch.Tensor:
     """uint8 glyphs (255 = ink) -> the networks' [-1, 1] with ink = +1."""
     return images.float().div(127.5).sub(1.0)
@@ -308,15 +313,17 @@ class DSFGAN(Method):
         return next(self.nets["G"].parameters()).device
 
     @torch.no_grad()
-    def stylize(self, refs: torch.Tensor, templates: torch.Tensor, batch: int = 128) -> torch.Tensor:
+    def stylize(self, refs: torch.Tensor, templates: torch.Tensor, batch: int | None = None) -> torch.Tensor:
         """Glyphs of ``templates`` in the style of ``refs``.
 
         :param refs: uint8 ``[K, 1, 64, 64]`` (255 = ink), one writer's references.
         :param templates: uint8 ``[N, 1, 64, 64]``, the standard-font glyphs to write.
+        :param batch: templates per forward pass; None: ``STYLIZE_BATCH`` for the device.
         :returns: floats ``[N, 1, 64, 64]`` in [0, 1], 1 = ink.
         """
         g = self.nets["G"].eval()
         dev = self._device()
+        batch = batch or STYLIZE_BATCH["cpu" if dev.type == "cpu" else "accelerator"]
         glob, detail, _ = g.encode_style(to_input(refs).unsqueeze(0).to(dev))
         out = []
         for i in range(0, len(templates), batch):
