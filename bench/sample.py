@@ -1,10 +1,11 @@
 """Inference speed: ddpm sampling per sampler and step count, and dsfgan characters per second.
 
-ddpm is timed through :meth:`DDPM.sample`, the call ``glyph run ddpm`` makes (as it runs today: fp32,
-contiguous memory, no autocast), at a batch of 64, for DDIM with 10, 25, 50 and 100 steps and the 1,000-step
-ancestral sampler. Every sampler step is one network evaluation at the same cost, so the long samplers are
-timed over their first steps and extrapolated to all of them (the result says how many steps were timed).
-DDIM-50 is also timed under bf16 autocast and channels_last, to show what the sampler would gain, on CPUs with
+ddpm is timed through :meth:`DDPM.sample`, the call ``glyph run ddpm`` makes (as it runs today: fp32, the
+network channels_last as ``load_run`` lays it out, no autocast), at a batch of 64, for DDIM with 10, 25, 50 and
+100 steps and the 1,000-step ancestral sampler. Every sampler step is one network evaluation at the same cost, so
+the long samplers are timed over their first steps and extrapolated to all of them (the result says how many
+steps were timed).
+DDIM-50 is also timed under bf16 autocast, to show what the sampler would gain, on CPUs with
 native bf16 (AVX512-BF16 or AMX; elsewhere it is emulated and far slower, and the row says it was skipped).
 With shipped weights (``plugins/ddpm/default``) and ``GLYPH_BENCH_FGD_SAMPLES=N``, the FGD
 of N DDIM-50 and N ancestral samples against a real set (``GLYPH_BENCH_REAL``, default ``embedded``) is
@@ -65,7 +66,7 @@ def load_ddpm() -> tuple[Any, bool]:
     method = DDPM(make_config(Case("ddpm-cpu", "ddpm", "cpu")))
     torch.manual_seed(0)
     for net in method.build().values():
-        net.eval()
+        net.to(memory_format=torch.channels_last).eval()  # as load_run lays out a run's networks
     return method, False
 
 
@@ -81,9 +82,6 @@ def sampler_seconds(method: Any, sampler: str, steps: int, batch: int, timed_ste
     total = method.sched.T if sampler == "ancestral" else len(ddim_timesteps(method.sched.T, steps))
     amp = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     net = method.nets["unet"]
-    if bf16:
-        net.to(memory_format=torch.channels_last)
-        noise = noise.contiguous(memory_format=torch.channels_last)
     try:
         if timed_steps is None or timed_steps >= total:
             t = time.perf_counter()
@@ -96,7 +94,7 @@ def sampler_seconds(method: Any, sampler: str, steps: int, batch: int, timed_ste
             method.sample(noise, sampler, steps, 0.0, g, batch)
         return (time.perf_counter() - t) * total / timed_steps, timed_steps
     finally:
-        method.nets["unet"] = net.to(memory_format=torch.contiguous_format)
+        method.nets["unet"] = net
 
 
 def fgd_of_samplers(method: Any, n: int, real: Any, batch: int = 64) -> dict[str, float]:
@@ -135,12 +133,12 @@ def ddpm_speeds(method: Any, batch: int, full_up_to: int, timed: int) -> dict[st
     from .peak import NO_NATIVE_BF16
 
     if not bf16_is_fast(torch.device("cpu")):  # emulated bf16 would take many minutes and say nothing useful
-        out["ddim50_bf16_channels_last"] = NO_NATIVE_BF16
+        out["ddim50_bf16"] = NO_NATIVE_BF16
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
     sampler_seconds(method, "ddim", 1, batch, bf16=True)  # warm-up of the bf16 kernels
     seconds, done = sampler_seconds(method, "ddim", 50, batch, None if 50 <= full_up_to else timed, bf16=True)
-    out["ddim50_bf16_channels_last.img_per_s"] = batch / seconds
-    out["ddim50_bf16_channels_last.timed_steps"] = done
+    out["ddim50_bf16.img_per_s"] = batch / seconds
+    out["ddim50_bf16.timed_steps"] = done
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
 
 
@@ -209,7 +207,7 @@ def dsfgan_numbers(quick: bool = False) -> dict[str, Any]:
         torch.manual_seed(0)
         method = DSFGAN()
         for net in method.build().values():
-            net.eval()
+            net.to(memory_format=torch.channels_last).eval()  # as load_run lays out a run's networks
     out: dict[str, Any] = {"dsfgan_weights": "shipped" if folder else "untrained default network (no shipped "
                            "weights in plugins/dsfgan/default; speed does not depend on training)"}
     out.update(dsfgan_speed(method, "".join(load_charset("gb2312-1").chars[:32 if quick else 500])))

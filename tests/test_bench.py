@@ -37,11 +37,39 @@ def test_flop_counter_counts_forward_and_backward_analytically():
     conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
     x = torch.randn(2, 3, 16, 16, requires_grad=True)
     forward = 2 * 2 * 8 * 16 * 16 * 3 * 3 * 3  # 2 * N * Cout * H * W * Cin * k * k
-    assert methods.count_flops(lambda: conv(x), 1) == forward
+    assert methods.count_flops(lambda: conv(x), 1)[0] == forward
     # Backward: the gradient of the input and of the weight, each as costly as the forward pass.
-    assert methods.count_flops(lambda: conv(x).sum().backward(), 2) == 3 * forward
+    assert methods.count_flops(lambda: conv(x).sum().backward(), 2)[0] == 3 * forward
     linear = torch.nn.Linear(64, 32)
-    assert methods.count_flops(lambda: linear(torch.randn(5, 64)), 1) == 2 * 5 * 64 * 32
+    flops, returned = methods.count_flops(lambda: linear(torch.randn(5, 64)).shape, 1)
+    assert flops == 2 * 5 * 64 * 32 and returned == [torch.Size([5, 32])]
+
+
+class _Sleeper:
+    """A fake step of known duration: glyph's (batch seconds, seconds, images) or the reference's images."""
+
+    def __init__(self, seconds: float, glyph: bool, cycle: int = 1) -> None:
+        self.seconds, self.glyph, self.cycle, self.calls = seconds, glyph, cycle, 0
+
+    def step(self):
+        import time
+
+        self.calls += 1
+        time.sleep(self.seconds)
+        return (self.seconds / 4, self.seconds, 8) if self.glyph else 4
+
+
+@pytest.mark.parametrize("budget, warm_only", [(0.5, False), (0.01, True)])
+def test_compare_times_rounds_or_takes_the_warm_up_when_a_cycle_exceeds_the_budget(budget, warm_only):
+    glyph, ref = _Sleeper(0.02, True, cycle=2), _Sleeper(0.04, False)
+    r = methods.compare(glyph, ref, budget=budget, rounds=3)
+    assert r["rounds"] == (0 if warm_only else 3)
+    assert r["steps_per_round"] % 2 == 0  # whole cycles
+    assert glyph.calls == 2 + r["rounds"] * r["steps_per_round"] == ref.calls
+    # The rates follow the steps' durations (8 images per 0.02 s, 4 per 0.04 s), whichever steps were timed.
+    assert r["glyph_img_per_s"] == pytest.approx(400, rel=0.3)
+    assert r["reference_img_per_s"] == pytest.approx(100, rel=0.3)
+    assert r["batch_share"] == pytest.approx(0.25, rel=0.3) and r["images_per_step"] == 8
 
 
 def test_matmul_peak_is_a_rate():
@@ -129,9 +157,9 @@ def test_ddpm_speeds_report_every_sampler(tiny_ddpm):
     from glyph.device import bf16_is_fast
 
     if bf16_is_fast(torch.device("cpu")):
-        assert out["ddim50_bf16_channels_last.img_per_s"] > 0
+        assert out["ddim50_bf16.img_per_s"] > 0
     else:
-        assert out["ddim50_bf16_channels_last"].startswith("skipped")
+        assert out["ddim50_bf16"].startswith("skipped")
     assert isinstance(out["ddim50_over_ancestral1000_target_met"], bool)
 
 
