@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from bench import methods, peak, reference, sample
+from bench import train as train_suite
 
 
 def _tiny(method: str) -> dict:
@@ -123,6 +124,25 @@ def test_glyph_and_reference_steps_do_the_same_work(case, embedded, pngs):
     for key in ("speedup", "batch_percent"):
         assert isinstance(out[f"{key}_target_met"], bool)
         assert (f"{key}_missed_by" in out) == (not out[f"{key}_target_met"])
+
+
+def test_trainer_overhead_counts_the_methods_time_apart_from_the_loops(embedded, tmp_path):
+    import time
+
+    from glyph.config import apply_overrides
+    from glyph.plugins.dcgan.method import DCGAN
+
+    m = DCGAN(apply_overrides(DCGAN.Config(), {**_tiny("dcgan"), "steps": 4}, "tiny"))
+    step = m.train_step
+
+    def slow_step(*args, **kwargs):  # known work inside the method
+        time.sleep(0.1)
+        return step(*args, **kwargs)
+
+    m.train_step = slow_step
+    loop, inside = train_suite.loop_and_method_seconds(embedded, 4, tmp_path / "run", m)
+    assert inside >= 4 * 0.1 and loop >= inside
+    assert loop - inside < 0.1  # the sleeps are counted as the method's, not the loop's
 
 
 @pytest.fixture(scope="module")
