@@ -171,11 +171,11 @@ def count_flops(step: Any, n: int) -> tuple[float, list[Any]]:
 def compare(glyph: GlyphSteps, reference: Any, budget: float, rounds: int) -> dict[str, float]:
     """Warm both up (counting FLOPs meanwhile), then alternate timed rounds within ``budget`` seconds.
 
-    When one cycle of both already exceeds the budget (progan's published widths, the VAE: steps of 25 s to
-    2 min), the warm-up cycle is the measurement: timing it again would double the suite's longest cases for
-    a first-step cost that is milliseconds against such steps (the JSON's ``first_step_s`` keys show it for
-    every case). Returns seconds per step and images per step for both, the batch-making share, the FLOPs per
-    step, the rounds timed (0: the warm-up was the measurement).
+    When one cycle of both already exceeds the budget (progan's published widths, the VAE: steps of 20 s to
+    2 min), the warm-up cycle is the measurement: timing it again would double the suite's longest cases, and
+    the first step's extra cost (0.2-2 s here, on both sides alike; the JSON's ``first_step_s`` keys show it
+    for every case) is a few percent of such steps at most. Returns seconds per step and images per step for
+    both, the batch-making share, the FLOPs per step, the rounds timed (0: the warm-up was the measurement).
     """
     cycle = glyph.cycle
     t = time.perf_counter()
@@ -185,14 +185,13 @@ def compare(glyph: GlyphSteps, reference: Any, budget: float, rounds: int) -> di
     reference_flops, ref_warm = count_flops(reference.step, cycle)
     t_ref = time.perf_counter() - t
     rounds = min(rounds, int(budget / (t_glyph + t_ref)))
-    # As many whole cycles per round as the budget allows, at least one.
-    per_round = cycle * max(1, int(budget / max(rounds, 1) / (t_glyph + t_ref)))
-    if rounds == 0:
+    if rounds == 0:  # the warm-up is the measurement
         per_round = cycle
         best_glyph, best_ref = t_glyph, t_ref
         batch_share = sum(p[0] for p in warm) / sum(p[1] for p in warm)
         images, ref_images = sum(p[2] for p in warm), sum(ref_warm)
-    else:
+    else:  # as many whole cycles per round as the budget allows, at least one
+        per_round = cycle * max(1, int(budget / rounds / (t_glyph + t_ref)))
         best_glyph = best_ref = math.inf
     for _ in range(rounds):
         parts = [glyph.step() for _ in range(per_round)]
