@@ -53,11 +53,13 @@ PEAK_TARGET = 50.0  # percent of the matmul peak in the precision glyph trains i
 BATCH_TARGET = 5.0  # percent of the step spent in make_batch
 
 
-def glyph_precision() -> str:
-    """The precision glyph trains in on this CPU (``--precision auto``): bf16 where native, else fp32."""
+def glyph_precision(device: torch.device | None = None) -> str:
+    """The precision glyph trains in on ``device`` (default the CPU) with ``--precision auto``: bf16 where it is
+    native, else fp32 (fp16 is not measured: it needs the Trainer's loss scaling)."""
     from glyph.device import auto_precision
 
-    return auto_precision(torch.device("cpu"))
+    precision = auto_precision(device or torch.device("cpu"))
+    return precision if precision == "bf16" else "fp32"
 
 
 def make_config(case: Case, overrides: dict[str, Any] | None = None) -> Any:
@@ -75,12 +77,13 @@ def make_config(case: Case, overrides: dict[str, Any] | None = None) -> Any:
 class _Bare:
     """The minimum a method's train_step needs from the trainer: autocast, backward, step."""
 
-    def __init__(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], device: torch.device | None = None) -> None:
         self.optimizers = optimizers
-        self.bf16 = glyph_precision() == "bf16"  # decided once, not on every forward pass
+        self.device_type = (device or torch.device("cpu")).type
+        self.bf16 = glyph_precision(device) == "bf16"  # decided once, not on every forward pass
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
+        return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def backward(self, loss: torch.Tensor) -> bool:
         loss.backward()
@@ -90,6 +93,12 @@ class _Bare:
         self.optimizers[name].step()
         self.optimizers[name].zero_grad(set_to_none=True)
         return True
+
+
+def synchronize(device: torch.device | None) -> None:
+    """Wait for the GPU's queued work, so that a clock read after it counts that work (a no-op on a CPU)."""
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _images(batch: dict[str, Any]) -> int:
@@ -103,22 +112,24 @@ def _images(batch: dict[str, Any]) -> int:
 class GlyphSteps:
     """Steps of a method exactly as glyph's Trainer runs them, timed with the batch making apart."""
 
-    def __init__(self, config: Any, method: str, data: Any, seed: int = 0) -> None:
+    def __init__(self, config: Any, method: str, data: Any, seed: int = 0, device: torch.device | None = None) -> None:
         from glyph.data.loader import BatchLoader
         from glyph.loader import get_registry
 
         torch.manual_seed(seed)
+        self.device = device or torch.device("cpu")
         self.method = get_registry().method(method).obj(config)
         self.nets = self.method.build()
         for net in self.nets.values():
-            net.to(memory_format=torch.channels_last).train()
-        self.bare = _Bare(self.method.configure_optimizers())
+            net.to(self.device, memory_format=torch.channels_last).train()
+        self.bare = _Bare(self.method.configure_optimizers(), self.device)
+        data = data.to(self.device)  # as the Trainer: the whole dataset lives on the device
         self.data = data
         self.start, self.cycle = measured_steps(self.method)
         self.step_no = self.start
         rows = self.method.train_rows(data)
         batch = int(self.method.phase(self.start).get("batch", self.method.config.batch))
-        self.loader = BatchLoader(len(data), batch, seed=seed, rows=rows)
+        self.loader = BatchLoader(len(data), batch, seed=seed, rows=rows, device=self.device)
 
     def step(self) -> tuple[float, float, int]:
         """One training step: (seconds making the batch, seconds in all, images)."""
@@ -129,12 +140,14 @@ class GlyphSteps:
         batch = m.make_batch(self.data, self.loader.next(), phase)
         batch = {k: v.contiguous(memory_format=torch.channels_last) if isinstance(v, torch.Tensor) and v.ndim == 4
                  else v for k, v in batch.items()}
+        synchronize(self.device)
         t1 = time.perf_counter()
         for opt in self.bare.optimizers.values():  # as the Trainer: no gradient carries over between steps
             opt.zero_grad(set_to_none=True)
         for net in m.nets.values():
             net.train()
         m.train_step(batch, self.step_no, self.bare)
+        synchronize(self.device)
         self.step_no += 1
         return t1 - t0, time.perf_counter() - t0, _images(batch)
 
@@ -219,14 +232,15 @@ def target(out: dict[str, Any], key: str, value: float, goal: float, higher: boo
 
 
 def measure(case: Case, data: Any, glyphs: Any, peak: float, budget: float, rounds: int,
-            overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every number of one case, keyed without the case's name."""
-    from .reference import REFERENCES
+            overrides: dict[str, Any] | None = None, device: torch.device | None = None) -> dict[str, Any]:
+    """Every number of one case, keyed without the case's name; ``device`` (default the CPU) runs both sides
+    there (the GPU check uses it)."""
+    from .reference import on_device
 
     config = make_config(case, overrides)
-    glyph = GlyphSteps(config, case.method, data)
+    glyph = GlyphSteps(config, case.method, data, device=device)
     torch.manual_seed(0)
-    reference = REFERENCES[case.method](make_config(case, overrides), glyphs)
+    reference = on_device(case.method, make_config(case, overrides), glyphs, device)
     r = compare(glyph, reference, budget, rounds)
     gflops = r["glyph_flops"] / r["glyph_step_s"] / 1e9
     out: dict[str, Any] = {  # three significant digits: a slow config's 0.135 img/s must not become 0.1

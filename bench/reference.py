@@ -414,3 +414,56 @@ REFERENCES: dict[str, type[Reference]] = {
     "dcgan": DCGANReference, "vae": VAEReference, "progan": ProGANReference, "ddpm": DDPMReference,
     "restorecae": RestoreCAEReference, "dsfgan": DSFGANReference,
 }
+
+
+def _to(batch: Any, device: torch.device) -> Any:
+    """``batch`` (a tensor, or tuples, lists and dicts of them) on ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: _to(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to(v, device) for v in batch)
+    return batch
+
+
+class _Moved:
+    """A reference's batches decoded on the CPU, as its DataLoader makes them, then copied to the device: what
+    a plain loop's ``batch.to(device)`` does."""
+
+    def __init__(self, batches: Iterator[Any], device: torch.device) -> None:
+        self.batches, self.device = batches, device
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        with torch.device("cpu"):
+            batch = next(self.batches)
+        return _to(batch, self.device)
+
+
+class _OnDevice(Reference):
+    """A reference whose networks, optimizer state and step-time tensors live on ``device`` (built and stepped
+    under ``torch.device(device)``, so ``torch.randn(...)`` in its loop lands there as in a plain CUDA loop),
+    each step waiting for the GPU so that a clock around it counts the work."""
+
+    def __init__(self, inner: Reference, device: torch.device) -> None:
+        self.inner, self.device = inner, device
+        inner.data = _Moved(inner.data, device)
+
+    def step(self) -> int:
+        with torch.device(self.device):
+            images = self.inner.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return images
+
+
+def on_device(method: str, c: Any, glyphs: PngGlyphs, device: torch.device | None = None) -> Reference:
+    """The plain reference of ``method`` with config ``c``, on ``device`` (default: the CPU, as it was written)."""
+    if device is None or device.type == "cpu":
+        return REFERENCES[method](c, glyphs)
+    with torch.device(device):
+        inner = REFERENCES[method](c, glyphs)
+    return _OnDevice(inner, device)

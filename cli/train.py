@@ -91,6 +91,8 @@ def train(
     nproc: int = typer.Option(None, help="train with N processes on this machine (runs torchrun for you)"),
     layout: str = typer.Option(None, help="layout of --data when it is a folder (default: detected)"),
     size: int = typer.Option(None, help="resize folder images to this size"),
+    minutes: float = typer.Option(None, "--minutes", help="wall-clock budget: stop after the step that ends past N "
+                                  "minutes, save, and print the command that resumes (for borrowed machines)"),
 ) -> None:
     """Train a method; writes a run folder that `glyph run METHOD --weights RUN` loads."""
     if nproc and nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -162,7 +164,8 @@ def train(
     if resume and dataset.fingerprint() != saved["data"]["fingerprint"]:
         raise GlyphError(f"the data at {data} is not the data this run started with (fingerprint differs); "
                          f"give the original with --data")
-    trainer = Trainer(cls(cfg), dataset, run_dir, tcfg, dev, quiet=console.STATE.quiet, data_source=str(data))
+    trainer = Trainer(cls(cfg), dataset, run_dir, tcfg, dev, quiet=console.STATE.quiet, data_source=str(data),
+                      minutes=minutes)
     try:
         reason = trainer.fit(resume=resume)
     finally:
@@ -173,6 +176,12 @@ def train(
         console.error(f"interrupted at step {trainer.step_no}; checkpoint saved. Resume with: glyph train {method} "
                       f"--out {run_dir} --resume")
         raise typer.Exit(130)
+    if reason == "budget":
+        if d.main:
+            info(f"stopped at the {minutes:g}-minute budget after step {trainer.step_no} of {cfg.steps}; checkpoint "
+                 f"saved. Resume with: glyph train {method} --out {run_dir} --resume (add --minutes N for another "
+                 f"budget; it resumes exactly, on a CPU or a GPU)")
+        return
     if d.main:
         info(f"trained {method} for {trainer.step_no} steps into {run_dir}; use it with: glyph run {method} "
              f"--weights {run_dir}")
@@ -183,6 +192,8 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="new folder for the slim run"),
     full: bool = typer.Option(False, "--full", help="keep fp32 (default: fp16, half the size)"),
     checkpoint: str = typer.Option(None, help="a checkpoint of the run (step-NNNNNN or best; default: the latest)"),
+    max_file_mb: float = typer.Option(None, "--max-file-mb", help="split each part's weights into files of at most "
+                                      "N MB (for transfer limits); the folder loads the same"),
 ) -> None:
     """Write the weights a run needs to generate (EMA, no discriminator, no optimizer) as a slim run folder."""
     from glyph.checkpoint import RunDir, export_inference
@@ -203,9 +214,11 @@ def export(
         if not ckpt.is_dir():
             raise GlyphError(f"{run} has no checkpoint {checkpoint}; see {src.ckpt_root}")
     parts = cls.inference_parts if cls.inference_parts is not None else cls.parts
-    written = export_inference(run, out, tuple(parts), half=not full, checkpoint=ckpt)
+    written = export_inference(run, out, tuple(parts), half=not full, checkpoint=ckpt, max_file_mb=max_file_mb)
     size = sum(p.stat().st_size for p in written) / 1e6
-    info(f"wrote {out} ({', '.join(parts)}; {size:.1f} MB); use it with: glyph run {config['method']} --weights {out}")
+    files = f", {len(written) - 1} weight files" if len(written) - 1 > len(parts) else ""
+    info(f"wrote {out} ({', '.join(parts)}; {size:.1f} MB{files}); use it with: glyph run {config['method']} "
+         f"--weights {out}")
 
 
 def install(app: typer.Typer) -> None:

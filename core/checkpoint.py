@@ -54,16 +54,44 @@ def save_weights(path: Path, state: dict[str, torch.Tensor], metadata: dict[str,
         save_file(tensors, str(tmp), metadata=metadata)
 
 
+def shard_name(path: Path, index: int, count: int) -> Path:
+    """``G.ema.safetensors`` -> ``G.ema-00001-of-00002.safetensors`` (1-based, as diffusers names shards)."""
+    return path.with_name(f"{path.name.removesuffix('.safetensors')}-{index:05d}-of-{count:05d}.safetensors")
+
+
+def weight_files(path: Path) -> list[Path]:
+    """The files that hold the weights ``path`` names: the file itself, or its shards when an export split it
+    (see :func:`export_inference`); empty when there are none. Incomplete shard sets are a GlyphError."""
+    if path.is_file():
+        return [path]
+    stem = path.name.removesuffix(".safetensors")
+    shards = sorted(path.parent.glob(f"{stem}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].safetensors"))
+    if not shards:
+        return []
+    count = int(shards[0].name[-len("00000.safetensors"):-len(".safetensors")])
+    expected = [shard_name(path, i, count) for i in range(1, count + 1)]
+    if shards != expected:
+        missing = sorted({p.name for p in expected} - {p.name for p in shards})
+        raise GlyphError(f"weights {path.name} are split into {count} shards but {', '.join(missing) or 'some'} "
+                         f"are missing or extra files lie beside them in {path.parent}; copy the folder whole")
+    return shards
+
+
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    """Read safetensors weights; a missing or corrupt file is a GlyphError that says what to do."""
-    if not path.is_file():
+    """Read safetensors weights (one file or its shards); a missing or corrupt file is a GlyphError that says
+    what to do."""
+    files = weight_files(path)
+    if not files:
         raise GlyphError(f"weights file {path} is missing; the run folder is incomplete (train again or copy it "
                          f"whole)")
-    try:
-        return load_file(str(path))
-    except Exception as e:  # safetensors raises its own error types for corrupt files
-        raise GlyphError(f"weights file {path} is corrupt ({str(e).splitlines()[0]}); use another checkpoint or "
-                         f"train again") from None
+    state: dict[str, torch.Tensor] = {}
+    for file in files:
+        try:
+            state.update(load_file(str(file)))
+        except Exception as e:  # safetensors raises its own error types for corrupt files
+            raise GlyphError(f"weights file {file} is corrupt ({str(e).splitlines()[0]}); use another checkpoint "
+                             f"or train again") from None
+    return state
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
@@ -196,10 +224,14 @@ class RunDir:
 
 
 def export_inference(run: str | Path, dest: str | Path, parts: tuple[str, ...] | list[str], half: bool = True,
-                     checkpoint: Path | None = None) -> list[Path]:
+                     checkpoint: Path | None = None, max_file_mb: float | None = None) -> list[Path]:
     """Write a slim run folder for inference: ``config.json`` and the ``parts`` weights (EMA when there is
     one), optionally as fp16. It loads with ``--weights DEST`` like the full run; glyph ships its default
     weights this way. Returns the files written.
+
+    :param max_file_mb: split a part's weights into shards of at most this many megabytes (10^6 bytes), whole
+        tensors each, so that each file fits a transfer limit (a borrowed GPU machine returns files of at most
+        16 MiB); None writes one file per part.
     """
     src = RunDir(run)
     config = src.read_config()
@@ -208,18 +240,47 @@ def export_inference(run: str | Path, dest: str | Path, parts: tuple[str, ...] |
     written = []
     for part in parts:
         ema, raw = folder / f"{part}.ema.safetensors", folder / f"{part}.safetensors"
-        use = ema if ema.is_file() else raw
+        use = ema if weight_files(ema) else raw
         state = load_weights(use)
         if half:
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         target = out / "weights" / use.name
-        save_weights(target, state, {"exported_from": str(src.path), "dtype": "fp16" if half else "fp32"})
-        written.append(target)
+        meta = {"exported_from": str(src.path), "dtype": "fp16" if half else "fp32"}
+        groups = _shard(state, max_file_mb)
+        if len(groups) == 1:
+            save_weights(target, state, meta)
+            written.append(target)
+            continue
+        for i, group in enumerate(groups, 1):
+            shard = shard_name(target, i, len(groups))
+            save_weights(shard, group, meta)
+            written.append(shard)
     config["exported"] = {"parts": list(parts), "half": half, "from_step": _step_of(checkpoint or src)}
     with atomic_output(out / "config.json") as tmp:
         tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False))
     written.append(out / "config.json")
     return written
+
+
+def _shard(state: dict[str, torch.Tensor], max_file_mb: float | None) -> list[dict[str, torch.Tensor]]:
+    """Split ``state`` into consecutive groups of whole tensors of at most ``max_file_mb`` each (a tensor larger
+    than that alone is its own group)."""
+    if max_file_mb is None:
+        return [state]
+    if not max_file_mb > 0:
+        raise GlyphError(f"--max-file-mb must be positive, got {max_file_mb}")
+    limit = max_file_mb * 1e6
+    limit -= min(64 * 1024, limit / 10)  # room for the safetensors header (names, shapes, offsets)
+    groups: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if groups[-1] and size + nbytes > limit:
+            groups.append({})
+            size = 0
+        groups[-1][name] = tensor
+        size += nbytes
+    return groups
 
 
 def _step_of(where: Any) -> int | None:

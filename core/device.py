@@ -1,7 +1,14 @@
-"""Turning a ``--device`` request into a torch device, with errors that say what is available."""
+"""Turning a ``--device`` request into a torch device, with errors that say what is available.
+
+Every CUDA device glyph hands around carries an index (``cuda:0``, never a bare ``cuda``): several
+``torch.cuda`` functions (``set_device``, the RNG state calls) refuse a device without one, and a bare
+``cuda`` is what ``auto`` used to return on every GPU machine. :func:`as_device` is the one place that
+turns any spelling or ``torch.device`` into such a device; :func:`resolve_device` also checks that it exists.
+"""
 
 from __future__ import annotations
 
+import platform
 from typing import TYPE_CHECKING
 
 from .errors import GlyphError
@@ -12,35 +19,67 @@ if TYPE_CHECKING:
 DEVICE_HELP = "auto (CUDA when present, then MPS, then CPU), cpu, cuda, cuda:N or mps"
 
 
+def _mps_available() -> bool:
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def _cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def resolve_device(spec: str = "auto") -> torch.device:
-    """Resolve ``auto|cpu|cuda|cuda:N|mps`` to a ``torch.device`` that exists on this machine."""
+    """Resolve ``auto|cpu|cuda|cuda:N|mps`` to a ``torch.device`` that exists on this machine.
+
+    ``auto`` and ``cuda`` give the current CUDA device *with its index*. A device this machine lacks is a
+    :class:`GlyphError` that names what it has.
+    """
     import torch
 
     spec = (spec or "auto").strip().lower()
     if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if _cuda_count():
+            return torch.device("cuda", torch.cuda.current_device())
+        if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     if spec == "cpu":
         return torch.device("cpu")
     if spec == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise GlyphError("--device mps: MPS is not available on this machine; use --device cpu or auto")
+        if not _mps_available():
+            where = "this Mac" if platform.system() == "Darwin" else f"{platform.system() or 'this'} machines"
+            raise GlyphError(f"--device mps: MPS (Apple's GPU backend) is not available on {where}; "
+                             f"use --device cpu or auto")
         return torch.device("mps")
     if spec == "cuda" or spec.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise GlyphError(f"--device {spec}: no CUDA GPU is visible; use --device cpu or auto")
+        count = _cuda_count()
+        if not count:
+            raise GlyphError(f"--device {spec}: no CUDA GPU is visible to PyTorch {torch.__version__} on this "
+                             f"machine; use --device cpu or auto")
         index = spec.partition(":")[2]
-        if index:
-            if not index.isdigit() or int(index) >= torch.cuda.device_count():
-                raise GlyphError(
-                    f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s) "
-                    f"(cuda:0..cuda:{torch.cuda.device_count() - 1})"
-                )
-        return torch.device(spec)
+        if not index:
+            return torch.device("cuda", torch.cuda.current_device())
+        if not index.isdigit() or int(index) >= count:
+            raise GlyphError(f"--device {spec}: this machine has {count} CUDA device(s) "
+                             f"({'cuda:0' if count == 1 else f'cuda:0..cuda:{count - 1}'}); use one of those or auto")
+        return torch.device("cuda", int(index))
     raise GlyphError(f"--device {spec!r} is not a device; use {DEVICE_HELP}")
+
+
+def as_device(device: torch.device | str) -> torch.device:
+    """Any device a Python caller passes (``"cuda"``, ``torch.device("cuda")``, ``"cpu"``...) as a checked
+    ``torch.device``, CUDA devices with their index (see the module docstring)."""
+    import torch
+
+    if isinstance(device, torch.device):
+        if device.type == "cuda" and device.index is not None:
+            return resolve_device(f"cuda:{device.index}")
+        return resolve_device(device.type)
+    return resolve_device(str(device))
 
 
 def validate_device_spec(spec: str) -> str:
@@ -49,6 +88,30 @@ def validate_device_spec(spec: str) -> str:
     if s in ("auto", "cpu", "cuda", "mps") or (s.startswith("cuda:") and s[5:].isdigit()):
         return s
     raise GlyphError(f"--device {spec!r} is not a device; use {DEVICE_HELP}")
+
+
+def prepare_cuda(device: torch.device, benchmark: bool = True) -> None:
+    """Make ``device`` the current CUDA device and let cuDNN pick its fastest kernels (a no-op elsewhere)."""
+    import torch
+
+    if device.type != "cuda":
+        return
+    torch.backends.cudnn.benchmark = benchmark
+    torch.cuda.set_device(as_device(device))
+
+
+def cuda_rng_state(device: torch.device) -> torch.Tensor:
+    """The CUDA generator state of ``device`` (for checkpoints)."""
+    import torch
+
+    return torch.cuda.get_rng_state(as_device(device))
+
+
+def set_cuda_rng_state(state: torch.Tensor, device: torch.device) -> None:
+    """Restore a CUDA generator state saved by :func:`cuda_rng_state`."""
+    import torch
+
+    torch.cuda.set_rng_state(state, as_device(device))
 
 
 def bf16_is_fast(device: torch.device) -> bool:

@@ -94,5 +94,6 @@ def glyph_train_end(run, step, reason):
 
     :param run: the :class:`glyph.RunInfo` of this run.
     :param step: the last step completed.
-    :param reason: ``"finished"``, ``"interrupted"`` (Ctrl-C) or ``"diverged"`` (non-finite losses).
+    :param reason: ``"finished"``, ``"interrupted"`` (Ctrl-C), ``"budget"`` (the ``--minutes``
+        wall-clock budget ran out) or ``"diverged"`` (non-finite losses).
     """

@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 from . import distributed
-from .checkpoint import RunDir, load_state, load_weights
+from .checkpoint import RunDir, load_state, load_weights, weight_files
 from .config import config_to_dict
 from .dataset import GlyphData
-from .device import auto_precision
+from .device import as_device, auto_precision, cuda_rng_state, prepare_cuda, set_cuda_rng_state
 from .ema import EMA
 from .errors import GlyphError
 from .events import RunInfo
@@ -80,11 +80,15 @@ class Trainer:
     """Trains ``method`` on ``data`` into the run folder ``run_dir``."""
 
     def __init__(self, method: Method, data: GlyphData, run_dir: str | Path, config: TrainConfig | None = None,
-                 device: torch.device | str = "cpu", quiet: bool = False, data_source: str = "") -> None:
+                 device: torch.device | str = "cpu", quiet: bool = False, data_source: str = "",
+                 minutes: float | None = None) -> None:
+        if minutes is not None and not minutes > 0:
+            raise GlyphError(f"--minutes must be a positive number of minutes, got {minutes}")
+        self.minutes = minutes
         self.method, self.config = method, config or TrainConfig()
         self.config.validate()
         self.run = RunDir(run_dir)
-        self.device = torch.device(device)
+        self.device = as_device(device)  # CUDA with its index: torch.cuda.set_device needs one
         self.dist = distributed.from_env()
         self.quiet = quiet or not self.dist.main
         self.data_source = data_source
@@ -160,9 +164,7 @@ class Trainer:
         distributed.init(self.dist, self.device)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=False)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = not cfg.deterministic
-            torch.cuda.set_device(self.device)
+        prepare_cuda(self.device, benchmark=not cfg.deterministic)
         self._seed(cfg.seed)  # the same on every rank: identical initial weights
         nets = self.method.build()
         if set(nets) != set(self.method.parts):
@@ -214,7 +216,7 @@ class Trainer:
             },
         }
         if self.device.type == "cuda":
-            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+            state["rng"]["cuda"] = cuda_rng_state(self.device)
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
         if per_rank_rng is not None:  # every rank draws its own noise: keep each rank's generator state
@@ -246,8 +248,8 @@ class Trainer:
         random.setstate((3, tuple(int(v) for v in py[:-1]), None if py[-1] == 0.0 else float(py[-1])))
         np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), rng["numpy_pos"], 0, 0.0))
         self.fixed_noise.set_state(rng["fixed"])
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        if "cuda" in rng and self.device.type == "cuda":  # a CPU run resumed on a GPU has none: seeded afresh
+            set_cuda_rng_state(rng["cuda"], self.device)
         if self.dist.enabled:
             per_rank = rng.get("per_rank", [])
             if len(per_rank) != self.dist.world_size:
@@ -340,9 +342,15 @@ class Trainer:
         notify(event, run=self.info, **kwargs)
 
     def fit(self, resume: bool = False) -> str:
-        """Train to ``method.config.steps``; return why it stopped: finished, interrupted or diverged."""
+        """Train to ``method.config.steps``; return why it stopped: ``finished``, ``interrupted`` (Ctrl-C),
+        ``budget`` (the ``minutes`` wall-clock budget ran out) or ``diverged``.
+
+        A run stopped by Ctrl-C or its budget ends after a whole step with a checkpoint of that step, so
+        ``--resume`` continues it exactly as if it had not stopped.
+        """
         from .progress import TrainProgress
 
+        started = time.monotonic()  # the budget counts set-up too: it is wall-clock time on a borrowed machine
         self._setup()
         if resume:
             ckpt = self.run.latest_checkpoint()
@@ -420,6 +428,13 @@ class Trainer:
                 if self._stop:
                     reason = "interrupted"
                     break
+                if self.minutes is not None and self.step_no < total:
+                    over = time.monotonic() - started >= self.minutes * 60
+                    if self.dist.enabled:  # every rank stops at the same step
+                        over = distributed.any_rank(over, self.device)
+                    if over:
+                        reason = "budget"
+                        break
         finally:
             progress.close()
             if self.dist.main:
@@ -483,7 +498,7 @@ def load_run(path: str | Path, method_name: str | None = None, device: torch.dev
     elif checkpoint:
         folder = run.ckpt_root / checkpoint / "weights"
     needed = set(cls.inference_parts if cls.inference_parts is not None else cls.parts)
-    device = torch.device(device)
+    device = as_device(device)
     # Inference in the layout the run trained in: on a CPU, NHWC convolutions (and the bilinear and nearest
     # upsampling between them) ran 1.5x (ddpm) to 3x (dsfgan) faster than NCHW here.
     channels_last = bool(config.get("train", {}).get("channels_last", True)) and device.type != "mps"
@@ -491,10 +506,11 @@ def load_run(path: str | Path, method_name: str | None = None, device: torch.dev
     for part, net in list(nets.items()):
         ema_file = folder / f"{part}.ema.safetensors"
         raw_file = folder / f"{part}.safetensors"
-        if part not in needed and not ema_file.is_file() and not raw_file.is_file():
+        has_ema = bool(weight_files(ema_file))
+        if part not in needed and not has_ema and not weight_files(raw_file):
             del method.nets[part]  # e.g. a GAN's discriminator: not shipped, not needed to generate
             continue
-        use = ema_file if ema and ema_file.is_file() else raw_file
+        use = ema_file if ema and has_ema else raw_file
         net.load_state_dict(_checked(load_weights(use), net, part))
         net.to(device, memory_format=fmt).eval()
     return method

@@ -203,3 +203,38 @@ def test_tensorboard_plugin_logs_scalars(reference):
     acc.Reload()
     assert "loss_d" in acc.Tags()["scalars"] and len(acc.Scalars("loss_d")) == 12
     assert "samples" in acc.Tags()["images"]
+
+
+def test_minutes_budget_stops_after_a_whole_step_saves_and_resumes_exactly(reference, toy_site, tmp_path):
+    out = tmp_path / "run"
+    r = train(toy_site, out, "--minutes", "0.000001")
+    assert r.code == 0, r.err
+    assert "budget after step 1 of 12" in r.err and f"--out {out} --resume" in r.err
+    assert RunDir(out).latest_checkpoint().name == "step-000001"
+    r = run_glyph("train", "toygan", "--out", str(out), "--resume", extra_path=[toy_site])
+    assert r.code == 0, r.err
+    assert digest(out) == digest(reference)  # as if it had never stopped
+    r = train(toy_site, tmp_path / "other", "--minutes", "0")
+    assert r.code == 1 and "--minutes must be a positive number" in r.err
+
+
+def test_export_splits_large_parts_into_shards_that_load_the_same(reference, toy_site, tmp_path):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    for out, extra in ((whole, []), (split, ["--max-file-mb", "0.003"])):
+        r = run_glyph("export", str(reference), "--out", str(out), *extra, extra_path=[toy_site])
+        assert r.code == 0, r.err
+    shards = sorted((split / "weights").glob("G.ema-*"))
+    assert len(shards) >= 2 and shards[0].name == f"G.ema-00001-of-{len(shards):05d}.safetensors"
+    assert all(p.stat().st_size <= 3_000 or len(load_weights(p)) == 1 for p in shards)  # whole tensors only
+    assert load_weights(split / "weights" / "G.ema.safetensors").keys() == load_weights(
+        whole / "weights" / "G.ema.safetensors").keys()
+    images = []
+    for out in (whole, split):
+        r = run_glyph("--seed", "3", "run", "toygan", "--weights", str(out), "--out", str(tmp_path / f"{out.name}.png"),
+                      extra_path=[toy_site])
+        assert r.code == 0, r.err
+        images.append((tmp_path / f"{out.name}.png").read_bytes())
+    assert images[0] == images[1]
+    shards[1].unlink()
+    r = run_glyph("run", "toygan", "--weights", str(split), "--out", str(tmp_path / "x.png"), extra_path=[toy_site])
+    assert r.code == 1 and "shards" in r.err and shards[1].name in r.err

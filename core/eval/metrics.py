@@ -74,6 +74,9 @@ class EvalContext:
     _inception: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from glyph.device import as_device
+
+        self.device = as_device(self.device)
         if self.precision == "auto":
             from glyph.device import bf16_is_fast
 
