@@ -13,6 +13,7 @@ from typing import Any
 
 from . import data as data_suite
 from . import eval as eval_suite
+from . import gpu as gpu_suite
 from . import methods as methods_suite
 from . import peak as peak_suite
 from . import sample as sample_suite
@@ -20,6 +21,8 @@ from . import train as train_suite
 
 SUITES = {"data": data_suite.run, "eval": eval_suite.run, "train": train_suite.run, "peak": peak_suite.run,
           "methods": methods_suite.run, "sample": sample_suite.run}
+# The GPU check runs only when named (``python -m bench gpu``): it needs a CUDA GPU, or --dry-run.
+EXTRA = {"gpu": gpu_suite.run}
 
 
 def machine() -> dict:
@@ -86,7 +89,8 @@ def print_table(name: str, results: dict[str, Any], seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suites", nargs="*", default=list(SUITES), help=f"suites to run: {', '.join(SUITES)}")
+    parser.add_argument("suites", nargs="*", default=list(SUITES),
+                        help=f"suites to run (default all of {', '.join(SUITES)}); 'gpu' runs the GPU check")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for <suite>.json (default bench/results; with --quick, nothing is written "
                              "unless --out is given)")
@@ -94,30 +98,45 @@ def main() -> None:
                         help="smoke run: one short round of everything (numbers are indicative only)")
     cases = ", ".join(c.name for c in methods_suite.CASES)
     parser.add_argument("--methods", default=None, help=f"methods suite only: comma-separated cases ({cases})")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="gpu only: run the GPU check's code on the CPU at tiny presets (nothing is measured)")
+    parser.add_argument("--data", default="embedded", help="gpu only: training data for the check (default embedded)")
+    parser.add_argument("--minutes", type=float, default=8.0, help="gpu only: wall-clock budget (default 8)")
     args = parser.parse_args()
     for name in args.suites:
-        if name not in SUITES:
-            parser.error(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
+        if name not in SUITES and name not in EXTRA:
+            parser.error(f"unknown suite {name!r}; choose from {', '.join([*SUITES, *EXTRA])}")
     picked = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
         methods_suite.pick(picked)  # a typo fails now, not after the suites before it
     except ValueError as e:
         parser.error(str(e))
-    out = args.out if args.out is not None else (None if args.quick else Path("bench/results"))
+    dry = args.quick or args.dry_run
+    out = args.out if args.out is not None else (None if dry else Path("bench/results"))
     for name in args.suites:
         options: dict[str, Any] = {"quick": args.quick}
         if name == "methods" and picked:
             options["methods"] = picked
+        if name == "gpu":
+            options = {"dry_run": args.dry_run, "data": args.data, "minutes": args.minutes}
         print(f"{name} ...", file=sys.stderr, flush=True)
         t = time.perf_counter()
-        results = SUITES[name](**options)
+        results = {**SUITES, **EXTRA}[name](**options)
         seconds = time.perf_counter() - t
-        record = {"suite": name, "machine": machine(), "seconds": round(seconds, 1), "quick": args.quick,
+        record = {"suite": name, "machine": machine(), "seconds": round(seconds, 1), "quick": dry,
                   "results": results}
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             (out / f"{name}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
-        print_table(name, results, seconds)
+        if name == "gpu":  # one table per section: cli.dcgan.train_s -> the cli table, column dcgan
+            sections: dict[str, dict[str, Any]] = {}
+            for key, value in results.items():
+                section, _, rest = key.partition(".")
+                sections.setdefault(section if rest else "check", {})[rest or key] = value
+            for section, values in sections.items():
+                print_table(f"gpu {section}", values, seconds)
+        else:
+            print_table(name, results, seconds)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from bench import methods, peak, reference, sample
+from bench import gpu, methods, peak, reference, sample
 from bench import train as train_suite
 
 
@@ -208,3 +208,41 @@ def test_table_keeps_a_missed_by_row_beside_its_value():
     groups = {"a": {"speedup": 2, "speedup_target_met": True, "gflop": 1},
               "b": {"speedup": 1, "speedup_target_met": False, "speedup_missed_by": 0.8, "gflop": 1}}
     assert _merged_order(groups) == ["speedup", "speedup_target_met", "speedup_missed_by", "gflop"]
+
+
+def test_gpu_check_dry_run_runs_every_section_on_the_cpu(tmp_path):
+    """`python -m bench gpu --dry-run`: the GPU check's own code end to end at tiny presets (the numbers mean
+    nothing on a CPU; that every section runs, and reports, does)."""
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    proc = subprocess.run([sys.executable, "-m", "bench", "gpu", "--dry-run", "--out", str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads((tmp_path / "gpu.json").read_text())["results"]
+    errors = {k: v for k, v in results.items() if k.endswith((".error", ".skipped"))}
+    assert not errors
+    trainable = ("dcgan", "vae", "progan", "ddpm", "restorecae", "dsfgan")
+    assert all(f"cli.{m}.resumed_to" in results and f"cli.{m}.run_shipped" in results for m in trainable)
+    assert all(results[f"cli.{m}.resumed_to"] == 4 for m in trainable)  # 2 steps, resumed to 4
+    assert all(f"speed.{c.name}.speedup" in results for c in methods.CASES)
+    assert all(f"large.{name}.best_peak_percent" in results for name, _, _ in gpu.LARGE)
+    assert "10 tests collected" in results["tests.summary"]  # tests/test_cuda.py, marked cuda
+    assert "gpu cli" in proc.stdout and "gpu large" in proc.stdout  # the tables
+
+
+def test_gpu_check_without_a_gpu_says_how_to_dry_run():
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    proc = subprocess.run([sys.executable, "-m", "bench", "gpu"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1 and "no CUDA GPU" in proc.stderr and "--dry-run" in proc.stderr
+    assert "Traceback" not in proc.stderr
