@@ -117,7 +117,8 @@ def train(
         if not run.exists():
             raise GlyphError(f"--resume: {run_dir} holds no run; start one without --resume")
         if preset or config or method_over or train_over or batch:
-            raise GlyphError("a resumed run keeps its config; only --steps (to extend it) and --device may change")
+            raise GlyphError("a resumed run keeps its config; only --steps (to extend it), --device, --precision "
+                             "and --minutes may change")
         saved = run.read_config(method)
         cfg = apply_overrides(cls.Config(), saved["config"], f"{run_dir}/config.json")
         tcfg = train_config_from(saved["train"])

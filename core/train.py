@@ -72,7 +72,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return auto_precision(device)
     if precision == "fp16" and device.type != "cuda":
         raise GlyphError(f"--precision fp16 needs a CUDA device (it relies on a GradScaler); on {device.type} "
-                         f"use bf16 or fp32")
+                         f"use --precision fp32 (or bf16), also to resume a run trained in fp16")
     return precision
 
 

@@ -156,3 +156,15 @@ def test_cli_render_pack_show(glyph, tmp_path):
     assert d.images.shape == (4, 1, 48, 48)
     r = glyph("data", "pack", str(tmp_path / "r"), str(tmp_path / "r.png"))
     assert r.code == 1 and "must end in .safetensors" in r.err
+
+
+def test_cli_render_never_holds_out_the_template_face(glyph, tmp_path):
+    from .conftest import NOTO_SANS, UKAI, require_font
+
+    for f in (UKAI, NOTO_SANS):
+        require_font(f)
+    out = tmp_path / "r.safetensors"
+    r = glyph("data", "render", "--fonts", "ukai-cn,noto-sans-sc-regular", "--charset", "永和九年", "--size", "32",
+              "--unseen-writers", "1.0", "--out", str(out))
+    assert r.code == 0, r.err
+    assert load_packed(out).meta["splits"]["unseen_writers"] == ["ukai-cn"]  # the template stays seen
