@@ -86,7 +86,7 @@ def render(
     layout: str = typer.Option(None, help="folder layout (default writers); ignored for .safetensors"),
     unseen_chars: float = typer.Option(0.1, help="share of characters held out as unseen (recorded in metadata)"),
     unseen_writers: float = typer.Option(0.0, help="share of fonts held out as unseen writers (never the template "
-                                         "face, noto-sans-sc-regular)"),
+                                         "face, corpus.toml's standard_content)"),
     split_seed: int = typer.Option(0, help="seed of the split"),
 ) -> None:
     """Render a charset with fonts into a dataset (one writer per face), on all cores."""
@@ -110,10 +110,11 @@ def render(
         if r.dropped:
             info(f"{r.face.label}: {len(r.chars)} glyphs; dropped " +
                  ", ".join(f"{len(v)} {k}" for k, v in r.dropped.items()))
-    from glyph.data.templates import TEMPLATE_FACE
+    from glyph.data.fonts import standard_content_face
 
+    # Never the template face: few-shot evaluation needs the templates of the held-out writers' characters.
     make_splits(data, unseen_writers=unseen_writers, unseen_chars=unseen_chars, seed=split_seed,
-                keep=(TEMPLATE_FACE,))  # few-shot evaluation needs the templates of the held-out writers' chars
+                keep=(standard_content_face().id,))
     save_dataset(data, out_path, layout)
     info(f"rendered {len(data)} glyphs in {dt:.1f} s ({len(data) / max(dt, 1e-9):.0f} glyphs/s); wrote {out_path}")
 

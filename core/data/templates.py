@@ -19,9 +19,6 @@ import numpy as np
 from ..errors import GlyphError
 
 SIZE = 64
-# The corpus face whose glyphs are the standard forms (the bundle is rendered from it; methods' `template`
-# default names it); rendered writer datasets never hold it out as an unseen writer.
-TEMPLATE_FACE = "noto-sans-sc-regular"
 BUNDLE = "templates/noto-sans-sc-64.safetensors.gz"
 # Full-width punctuation a Chinese or Japanese text uses; typeset from the template font, not stylised.
 PUNCTUATION = "，。、；：？！「」『』（）《》〈〉“”‘’—…·～【】"
