@@ -219,8 +219,8 @@ def test_gpu_check_dry_run_runs_every_section_on_the_cpu(tmp_path):
 
     from .conftest import REPO
 
-    proc = subprocess.run([sys.executable, "-m", "bench", "gpu", "--dry-run", "--out", str(tmp_path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "bench", "gpu", "--dry-run", "--minutes", "30", "--out",
+                           str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "gpu.json").read_text())["results"]
     errors = {k: v for k, v in results.items() if k.endswith((".error", ".skipped"))}
