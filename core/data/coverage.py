@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ..imageio import atomic_output
 from .charsets import load_charset
-from .fonts import Face, cmap
+from .fonts import Face, cache_dir, face_cmap
 from .render import RenderSpec, render_faces
 
 PROBE = RenderSpec(size=24, margin=0.0)  # small: the ink and tofu checks do not need detail
 CHARSETS = ("gb2312-1", "gb2312", "jis-1")
+BATCH = 16  # faces rendered between two saves of the cache
 
 
 def cache_file() -> Path:
     """Where coverage results are cached (``$XDG_CACHE_HOME/glyph`` or ``~/.cache/glyph``)."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "glyph" / "coverage-v1.json"
+    return cache_dir() / "coverage-v1.json"
 
 
 def _key(face: Face) -> str:
+    if face.parts:  # a split face: its id, and the count, total size and newest time of its files
+        stats = [p.stat() for p in face.parts]
+        return (f"{face.spec}:{len(stats)}:{sum(st.st_size for st in stats)}:"
+                f"{max(int(st.st_mtime) for st in stats)}")
     st = face.path.stat()
     return f"{face.path}:{face.index}:{st.st_size}:{int(st.st_mtime)}"
 
@@ -43,17 +46,22 @@ def coverage(faces: list[Face], charsets: tuple[str, ...] = CHARSETS) -> dict[st
     if todo:
         sets = {cs: load_charset(cs).chars for cs in charsets}
         union = sorted({c for chars in sets.values() for c in chars})
-        cjk = [f for f in todo if any(ord(c) in cmap(f.path, f.index) for c in union[:: max(1, len(union) // 300)])]
-        renders = {r.face.spec: set(r.chars) for r in render_faces(cjk, union, PROBE)} if cjk else {}
-        for face in todo:
-            ok = renders.get(face.spec, set())
-            mapped = cmap(face.path, face.index)
-            entry = {cs: sum(c in ok for c in chars) for cs, chars in sets.items()}
-            entry.update({f"cmap:{cs}": sum(ord(c) in mapped for c in chars) for cs, chars in sets.items()})
-            cache[_key(face)] = result[face.spec] = entry
-        try:
-            with atomic_output(cache_file()) as tmp:
-                tmp.write_text(json.dumps(cache))
-        except OSError:
-            pass  # a read-only home only costs the cache
+        probe = [ord(c) for c in union[:: max(1, len(union) // 300)]]
+        # In batches, saving after each: a first run over a hundred faces takes minutes, and a stopped one
+        # keeps what it did.
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start:start + BATCH]
+            cjk = [f for f in batch if not face_cmap(f).isdisjoint(probe)]
+            renders = {r.face.spec: set(r.chars) for r in render_faces(cjk, union, PROBE)} if cjk else {}
+            for face in batch:
+                ok = renders.get(face.spec, set())
+                mapped = face_cmap(face)
+                entry = {cs: sum(c in ok for c in chars) for cs, chars in sets.items()}
+                entry.update({f"cmap:{cs}": sum(ord(c) in mapped for c in chars) for cs, chars in sets.items()})
+                cache[_key(face)] = result[face.spec] = entry
+            try:
+                with atomic_output(cache_file()) as tmp:
+                    tmp.write_text(json.dumps(cache))
+            except OSError:
+                pass  # a read-only home only costs the cache
     return result

@@ -19,7 +19,6 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -28,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..dataset import GlyphData
 from ..errors import GlyphError
 from .charsets import Charset
-from .fonts import NOTDEF_PROBES, Face, cmap
+from .fonts import NOTDEF_PROBES, Face, cmap, part_map
 
 Fit = Literal["box", "em"]
 # Fewer glyphs than this are rendered in-process: a process pool costs more than it saves.
@@ -71,7 +70,8 @@ class FaceRender:
     dropped: dict[str, list[str]] = field(default_factory=dict)
 
 
-@lru_cache(maxsize=16)
+# Room for every subset file of a face split into ~100-250 files (Fontsource), so a chunk never reopens one.
+@lru_cache(maxsize=256)
 def _font(path: str, index: int, px: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, px, index=index)
 
@@ -82,7 +82,7 @@ def _draw(font: ImageFont.FreeTypeFont, ch: str, px: int) -> Image.Image:
     return canvas
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=256)
 def _tofu(path: str, index: int, px: int) -> frozenset[bytes]:
     font = _font(path, index, px)
     return frozenset(hashlib.blake2b(_draw(font, p, px).tobytes(), digest_size=16).digest() for p in NOTDEF_PROBES)
@@ -101,22 +101,31 @@ def _fit(glyph: Image.Image, spec: RenderSpec) -> np.ndarray:
     return np.asarray(out)
 
 
-def _render_chunk(path: str, index: int, chars: list[str], spec: RenderSpec) -> tuple[np.ndarray, list[str], dict]:
+def _render_chunk(face: Face, chars: list[str], spec: RenderSpec) -> tuple[np.ndarray, list[str], dict]:
     px = spec.font_size
-    font = _font(path, index, px)
-    tofu = _tofu(path, index, px)
-    mapped = cmap(Path(path), index)
-    images, kept, dropped = [], [], {"missing": [], "blank": [], "tofu": []}
+    # Each character is drawn from the file that maps it, and checked against that file's own .notdef.
+    if face.parts:
+        part = part_map(face.parts, face.index).part
+        where = {ch: str(face.parts[part[ord(ch)]]) for ch in chars if ord(ch) in part}
+    else:
+        mapped = cmap(face.path, face.index)
+        where = {ch: str(face.path) for ch in chars if ord(ch) in mapped}
+    images, kept, dropped = [], [], {"missing": [], "blank": [], "tofu": [], "broken": []}
     for ch in chars:
-        if ord(ch) not in mapped:
+        path = where.get(ch)
+        if path is None:
             dropped["missing"].append(ch)
             continue
-        canvas = _draw(font, ch, px)
+        try:
+            canvas = _draw(_font(path, face.index, px), ch, px)
+        except OSError:  # FreeType refuses the glyph (e.g. "invalid opcode" in its hinting program)
+            dropped["broken"].append(ch)
+            continue
         box = canvas.point(lambda v: 255 if v >= 32 else 0).getbbox()  # ignore faint hinting dust
         if box is None:
             dropped["blank"].append(ch)
             continue
-        if hashlib.blake2b(canvas.tobytes(), digest_size=16).digest() in tofu:
+        if hashlib.blake2b(canvas.tobytes(), digest_size=16).digest() in _tofu(path, face.index, px):
             dropped["tofu"].append(ch)
             continue
         images.append(_fit(canvas.crop(canvas.getbbox()), spec))
@@ -129,20 +138,23 @@ def render_faces(faces: list[Face], chars: list[str], spec: RenderSpec | None = 
                  workers: int | None = None) -> list[FaceRender]:
     """Render ``chars`` with every face, in parallel across processes for large jobs.
 
-    Characters a face lacks, draws blank or draws as tofu are dropped (and listed) for that face only.
+    Characters a face lacks, draws blank, draws as tofu or cannot draw (broken) are dropped (and listed) for that
+    face only.
     """
     spec = spec or RenderSpec()
+    for face in faces:
+        if face.parts:
+            part_map(face.parts, face.index)  # read the subset cmaps once here: forked workers inherit them
     jobs = [(fi, chars[i:i + CHUNK]) for fi in range(len(faces)) for i in range(0, len(chars), CHUNK)]
     workers = workers or os.cpu_count() or 1
     if len(faces) * len(chars) < PARALLEL_MIN or workers == 1:
-        results = [_render_chunk(str(faces[fi].path), faces[fi].index, part, spec) for fi, part in jobs]
+        results = [_render_chunk(faces[fi], part, spec) for fi, part in jobs]
     else:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_render_chunk, str(faces[fi].path), faces[fi].index, part, spec)
-                       for fi, part in jobs]
+            futures = [pool.submit(_render_chunk, faces[fi], part, spec) for fi, part in jobs]
             results = [f.result() for f in futures]
     out: list[FaceRender] = []
     for fi, face in enumerate(faces):
@@ -167,7 +179,7 @@ def render_dataset(faces: list[Face], charset: Charset, spec: RenderSpec | None 
     import torch
 
     from . import INK_GLYPH
-    from .fonts import file_fingerprint
+    from .fonts import face_fingerprint, unreadable_files
 
     spec = spec or RenderSpec()
     results = render_faces(faces, charset.chars, spec, workers)
@@ -185,8 +197,10 @@ def render_dataset(faces: list[Face], charset: Charset, spec: RenderSpec | None 
         "charset": charset.name,
         "render": {"size": spec.size, "margin": spec.margin, "fit": spec.fit},
         "fonts": [{"label": r.face.label, "family": r.face.family, "style": r.face.style, "kind": r.face.kind,
-                   "file": r.face.path.name, "index": r.face.index, "sha256": file_fingerprint(r.face.path),
-                   "glyphs": len(r.chars), "dropped": {k: len(v) for k, v in r.dropped.items()}}
+                   "file": r.face.path.name, "index": r.face.index, "sha256": face_fingerprint(r.face),
+                   "glyphs": len(r.chars), "dropped": {k: len(v) for k, v in r.dropped.items()},
+                   **({"files": len(r.face.parts), "unreadable": [p.name for p, _ in unreadable_files(r.face)]}
+                      if r.face.parts else {})}
                   for r in results],
     }
     data = GlyphData(torch.cat(images).unsqueeze(1), {"char": chars, "writer": writers},
