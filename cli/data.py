@@ -15,7 +15,7 @@ from glyph.errors import GlyphError
 
 from .console import STATE, err, info, out, warn
 
-app = typer.Typer(help="Datasets: fonts, render, pack, show, refs, sheet, damage.", no_args_is_help=True,
+app = typer.Typer(help="Datasets: fonts, render, synth, pack, show, refs, sheet, damage.", no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 
@@ -41,13 +41,20 @@ def _report_skipped(skipped: list, limit: int = 20) -> None:
 def fonts(
     font: list[str] = typer.Option(None, "--font", help="only these fonts: PATH[:FACE], a corpus id or family name"),
     all_: bool = typer.Option(False, "--all", help="also list fonts with no CJK coverage"),
+    sources: bool = typer.Option(False, "--sources", help="only the corpus's packages and what is missing"),
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """List usable CJK fonts with their coverage of gb2312-1, gb2312 and jis-1 (cmap and rendered ink)."""
     from glyph.data.coverage import CHARSETS, coverage
-    from glyph.data.fonts import discover_fonts, parse_font_specs
+    from glyph.data.fonts import discover_fonts, parse_font_specs, unreadable_files
 
+    if sources:
+        _print_sources(json_out)
+        return
     faces = parse_font_specs(font) if font else discover_fonts()
+    for f in faces:
+        for path, why in unreadable_files(f):
+            warn(f"{f.label}: cannot open {path.name} ({why}); the characters it holds count as missing")
     with err.status("checking coverage (cmap and rendered ink; cached after the first run)"):
         cov = coverage(faces)
     rows = []
@@ -56,10 +63,13 @@ def fonts(
         if not all_ and not font and not any(c[cs] for cs in CHARSETS):
             continue
         rows.append({"face": f.label, "family": f.family, "style": f.style, "file": str(f.path), "index": f.index,
-                     "corpus": bool(f.id), "kind": f.kind, **{cs: c[cs] for cs in CHARSETS},
+                     "corpus": bool(f.id), "kind": f.kind, "source": f.source, "extra": f.extra,
+                     "files": len(f.files), **{cs: c[cs] for cs in CHARSETS},
                      "dropped_by_ink_check": {cs: c[f"cmap:{cs}"] - c[cs] for cs in CHARSETS}})
     if json_out:
         out.print_json(json.dumps(rows, ensure_ascii=False))
+        if not font:
+            _warn_missing()
         return
     table = Table(title=f"CJK fonts ({len(rows)})", title_justify="left")
     for col in ("face", "corpus", *CHARSETS, "file"):
@@ -67,11 +77,51 @@ def fonts(
     for r in rows:
         cells = [f"{r[cs]}" + (f" (-{r['dropped_by_ink_check'][cs]})" if r["dropped_by_ink_check"][cs] else "")
                  for cs in CHARSETS]
-        table.add_row(escape(r["face"]), r["kind"] if r["corpus"] else "", *cells,
-                      escape(f"{Path(r['file']).name}:{r['index']}"))
+        where = f"{r['source']} ({r['files']} files)" if r["files"] > 1 else f"{Path(r['file']).name}:{r['index']}"
+        table.add_row(escape(r["face"]), (r["kind"] + (" +" if r["extra"] else "")) if r["corpus"] else "", *cells,
+                      escape(where))
     out.print(table)
-    out.print("Counts are usable characters; (-N): in the cmap but blank or tofu when rendered. "
-              "Only corpus fonts may be used for training (see docs/data.md).")
+    out.print("Counts are usable characters; (-N): in the cmap but blank or tofu when rendered. Only corpus fonts "
+              "may be used for training (see docs/data.md); +: opt-in, `--fonts corpus-all`.")
+    if not font:
+        _print_sources(False)
+
+
+def _print_sources(json_out: bool) -> None:
+    """The corpus's packages (Debian and npm, default and opt-in), what of each is installed, how to get the rest."""
+    from glyph.data.fonts import corpus_sources, setup_command
+
+    srcs = corpus_sources()
+    if json_out:
+        out.print_json(json.dumps([{"source": s.name, "kind": s.kind, "extra": s.extra, "faces": len(s.faces),
+                                    "installed": s.installed, "get": setup_command(s.faces[0])} for s in srcs]))
+        _warn_missing()
+        return
+    table = Table(title=f"Corpus sources ({len(srcs)})", title_justify="left")
+    for col in ("source", "kind", "set-up", "faces installed"):
+        table.add_column(col, overflow="fold")
+    for s in srcs:
+        table.add_row(escape(s.name), s.kind, "opt-in" if s.extra else "default",
+                      f"{s.installed}/{len(s.faces)}" + ("" if s.installed == len(s.faces)
+                                                        else f"  missing: {setup_command(s.faces[0])}"))
+    out.print(table)
+    faces = [f for s in srcs for f in s.faces]
+    out.print(f"Corpus faces installed: {sum(f.installed for f in faces)} of {len(faces)} "
+              f"({sum(not f.extra for f in faces)} default, {sum(f.extra for f in faces)} opt-in).")
+    _warn_missing()
+
+
+def _warn_missing() -> None:
+    """One line per set-up command that would bring missing corpus sources."""
+    from glyph.data.fonts import corpus_sources, setup_command
+
+    missing: dict[str, list[str]] = {}
+    for s in corpus_sources():
+        if s.installed < len(s.faces):
+            missing.setdefault(setup_command(s.faces[0]), []).append(s.name)
+    for command, names in missing.items():
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        warn(f"{len(names)} corpus source(s) missing ({shown}); get them with `{command}`")
 
 
 @app.command("render")
@@ -117,6 +167,54 @@ def render(
                 keep=(standard_content_face().id,))
     save_dataset(data, out_path, layout)
     info(f"rendered {len(data)} glyphs in {dt:.1f} s ({len(data) / max(dt, 1e-9):.0f} glyphs/s); wrote {out_path}")
+
+
+@app.command("synth")
+def synth(
+    out_path: Path = typer.Option(..., "--out", "-o", help="a .safetensors(.gz) file or a new folder"),
+    writers: int = typer.Option(..., "--writers", "-n", help="how many synthetic writers"),
+    charset: str = typer.Option("gb2312-1", help="gb2312-1, gb2312, jis-1, common-N, a text file or characters"),
+    seed: int = typer.Option(0, help="seed of the writers (same seed, same writers and glyphs)"),
+    first_writer: int = typer.Option(0, help="index of the first writer: shards of a large set, e.g. 0, 250, 500"),
+    size: int = typer.Option(64, help="canvas size in pixels"),
+    margin: float = typer.Option(0.06, help="margin on each side, as a fraction of the size"),
+    strokes: Path = typer.Option(None, help="hanzi-writer-data folder (default: glyph's cache, filled by "
+                                 "`bash .ci/setup --corpus-extra`)"),
+    layout: str = typer.Option(None, help="folder layout (default writers); ignored for .safetensors"),
+    unseen_chars: float = typer.Option(0.1, help="share of characters held out as unseen (recorded in metadata)"),
+    unseen_writers: float = typer.Option(0.1, help="share of synthetic writers held out as unseen"),
+    split_seed: int = typer.Option(0, help="seed of the split"),
+) -> None:
+    """Draw a charset by procedural pen writers (stroke data from hanzi-writer-data), on all cores."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from glyph.data.charsets import load_charset
+    from glyph.data.loader import make_splits
+    from glyph.data.render import RenderSpec
+    from glyph.data.sources import save_dataset
+    from glyph.data.synth import synth_dataset
+
+    try:
+        spec = RenderSpec(size=size, margin=margin)
+    except ValueError as e:
+        raise GlyphError(str(e)) from None
+    cs = load_charset(charset)
+    t = time.perf_counter()
+    with Progress(TextColumn("[bold]drawing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=STATE.quiet or not err.is_terminal) as bar:
+        task = bar.add_task("synth", total=writers * len(cs))
+        data, missing = synth_dataset(writers, cs, seed=seed, spec=spec, strokes=strokes, first=first_writer,
+                                      progress=lambda done, total: bar.update(task, completed=done, total=total))
+    dt = time.perf_counter() - t
+    if missing:
+        shown = "".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+        warn(f"skipped {len(missing)} of {len(cs)} characters with no stroke data: {shown}")
+    splits = make_splits(data, unseen_writers=unseen_writers, unseen_chars=unseen_chars, seed=split_seed)
+    save_dataset(data, out_path, layout)
+    n_chars = len(cs) - len(missing)
+    info(f"drew {len(data)} glyphs ({writers} writers x {n_chars} characters; unseen: "
+         f"{len(splits['unseen_writers'])} writers, {len(splits['unseen_chars'])} characters) in {dt:.1f} s "
+         f"({len(data) / max(dt, 1e-9):.0f} glyphs/s); wrote {out_path}")
 
 
 @app.command("pack")
