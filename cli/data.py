@@ -15,7 +15,7 @@ from glyph.errors import GlyphError
 
 from .console import STATE, err, info, out, warn
 
-app = typer.Typer(help="Datasets: fonts, render, synth, pack, show, refs, sheet, damage.", no_args_is_help=True,
+app = typer.Typer(help="Datasets: fonts, render, synth, pack, merge, show, refs, sheet, damage.", no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 
@@ -244,6 +244,31 @@ def pack(
     save_dataset(data, out_path)
     info(f"packed {len(data)} images {tuple(data.images.shape[1:])} with labels "
          f"{', '.join(data.labels) or 'none'} into {out_path}")
+
+
+@app.command("merge")
+def merge(
+    sources: list[str] = typer.Argument(..., help="two or more writers datasets: packed files, folders"),
+    out_path: Path = typer.Option(..., "--out", "-o", help="output .safetensors or .safetensors.gz"),
+) -> None:
+    """One writers dataset from several (real faces and synthetic writers): characters matched by character,
+    each writer's source and every source's unseen splits kept."""
+    from glyph.data.merge import merge_datasets, writer_sources
+    from glyph.data.packed import is_packed
+    from glyph.data.sources import open_dataset, save_dataset
+
+    if not is_packed(out_path):
+        raise GlyphError(f"--out must end in .safetensors or .safetensors.gz, got {out_path.name}")
+    if out_path.exists():
+        raise GlyphError(f"{out_path} exists; choose a new file so nothing is overwritten")
+    data = merge_datasets([(Path(src).name.split(".")[0] or src, open_dataset(src)) for src in sources])
+    save_dataset(data, out_path)
+    counts: dict[str, int] = {}
+    for source in writer_sources(data).values():
+        counts[source] = counts.get(source, 0) + 1
+    info(f"merged {len(data)} glyphs of {len(data.classes['char'])} characters by "
+         f"{', '.join(f'{n} {s}' for s, n in counts.items())} writers "
+         f"({len(data.meta['splits']['unseen_writers'])} unseen) into {out_path}")
 
 
 @app.command("show")

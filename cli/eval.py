@@ -218,6 +218,7 @@ def fewshot(
 
     from rich.table import Table
 
+    from glyph.data.merge import writer_sources
     from glyph.data.sources import open_dataset
     from glyph.eval.fewshot import BASELINES, build_sets, episodes, picture
     from glyph.eval.metrics import EvalContext
@@ -233,24 +234,31 @@ def fewshot(
     table = Table(title=f"few-shot imitation: {folder} on {data}", title_justify="left")
     for col in ("split", "refs", "system", *names):
         table.add_column(col, justify="right" if col not in ("split", "system") else "left", no_wrap=True)
+    source_of = writer_sources(dataset)
     for split in [s.strip().upper() for s in splits.split(",") if s.strip()]:
         for k in counts:
-            eps = episodes(dataset, split, k, template, per_writer, seed=console.STATE.seed or 0)
-            with console.err.status(f"{split}, {k} reference(s): generating {sum(len(e.targets) for e in eps)} "
-                                    f"glyphs for {len(eps)} writers"):
-                sets = build_sets(dataset, eps, model.stylize)
-                if pictures is not None:
-                    from glyph.imageio import write_image
+            every = episodes(dataset, split, k, template, per_writer, seed=console.STATE.seed or 0)
+            # A merged dataset (real faces and synthetic writers) is reported per source: they are different tasks.
+            groups: dict[str, list] = {}
+            for e in every:
+                groups.setdefault(source_of.get(dataset.classes["writer"][e.writer], ""), []).append(e)
+            for source, eps in sorted(groups.items()) if len(groups) > 1 else [("", every)]:
+                name = f"{split} {source}".strip()
+                with console.err.status(f"{name}, {k} reference(s): generating {sum(len(e.targets) for e in eps)} "
+                                        f"glyphs for {len(eps)} writers"):
+                    sets = build_sets(dataset, eps, model.stylize)
+                    if pictures is not None:
+                        from glyph.imageio import write_image
 
-                    write_image(pictures / f"{split.lower()}-{k}refs.png", picture(eps, sets))
-                systems = ["method", *(BASELINES if baselines else ())]
-                for system in systems:
-                    results, skipped = run_metrics(sets["real"], sets[system], names, ectx)
-                    label = model.name if system == "method" else system
-                    rows.append({"split": split, "refs": k, "system": label, "writers": len(eps),
-                                 "glyphs": len(sets[system]), **results, "skipped": skipped})
-                    table.add_row(split, str(k), label, *(f"{results[m]:.4f}" if m in results else "-"
-                                                          for m in names))
+                        write_image(pictures / f"{name.lower().replace(' ', '-')}-{k}refs.png", picture(eps, sets))
+                    systems = ["method", *(BASELINES if baselines else ())]
+                    for system in systems:
+                        results, skipped = run_metrics(sets["real"], sets[system], names, ectx)
+                        label = model.name if system == "method" else system
+                        rows.append({"split": split, "source": source or None, "refs": k, "system": label,
+                                     "writers": len(eps), "glyphs": len(sets[system]), **results, "skipped": skipped})
+                        table.add_row(name, str(k), label, *(f"{results[m]:.4f}" if m in results else "-"
+                                                             for m in names))
     console.out.print(table)
     if json_out:
         from glyph.imageio import atomic_output
