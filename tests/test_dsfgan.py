@@ -7,6 +7,7 @@ import shutil
 import pytest
 import torch
 
+from glyph.errors import GlyphError
 from glyph.imageio import read_image
 from glyph.testing import check_method
 
@@ -255,3 +256,53 @@ def test_shipped_weights_write_the_readme_example(tmp_path):
     assert sorted(p.name for p in out.glob("*.png")) == sorted(["永.png", "和.png", "九.png", "年.png", "preview.png"])
     glyph = read_image(out / "永.png")[0]
     assert glyph.shape[:2] == (64, 64) and 0.03 < float((glyph < 0.5).mean()) < 0.5  # ink on paper
+
+
+def test_fresh_pen_writers_join_every_gan_batch(embedded, tmp_path):
+    """synth_share: part of each batch's writers are procedural pen writers drawn for that step alone."""
+    from pathlib import Path
+
+    from glyph.train import Trainer, train_config_from
+
+    strokes = Path(__file__).parent / "data" / "hanzi-writer-data"
+    m = tiny_method()
+    m.config.groups, m.config.per_group, m.config.synth_share = 4, 2, 0.5
+    m.config.synth_strokes = str(strokes)
+    m.build()
+    n_real = len(embedded.classes["writer"])
+
+    def batch(step):
+        phase = m.phase(step)
+        assert phase["batch"] == 2  # the loader brings the real writers' rows, the pen writers are drawn
+        return m.make_batch(embedded, m.train_rows(embedded)[:phase["batch"]], phase), phase["k"]
+
+    b, k = batch(m.config.rec_steps + 1)
+    assert len(b["writer"]) == 4 and (b["writer"][2:] >= n_real).all() and (b["writer"][:2] < n_real).all()
+    assert b["target"].shape[0] == b["template"].shape[0] == len(b["group"]) == len(b["cls"]) == 8
+    assert b["refs"].shape[:2] == (8, k)
+    synth_targets = b["target"][b["group"] >= 2]
+    assert synth_targets.max() == 1.0 and synth_targets.min() == -1.0  # drawn glyphs, ink and paper
+    again, _ = batch(m.config.rec_steps + 1)
+    # The pen writers follow from the step alone (the real groups from the trainer's saved RNG state): a resumed
+    # run draws the same.
+    assert torch.equal(again["target"][4:], b["target"][4:]) and torch.equal(again["refs"][2:4], b["refs"][2:4])
+    later, _ = batch(m.config.rec_steps + 3)  # same k, other writers
+    assert not torch.equal(later["target"][4:], b["target"][4:])
+    # The characters drawn are training characters with stroke data: never one the evaluation holds out.
+    unseen = set(embedded.meta["splits"]["unseen_chars"])
+    drawn = {embedded.classes["char"][i] for i in m._prepare(embedded).synth_chars}
+    assert drawn and not drawn & unseen
+    m.config.steps = 4
+    trainer = Trainer(m, embedded, tmp_path / "run", train_config_from({"sample_every": 0}), quiet=True)
+    assert trainer.fit() == "finished"
+
+
+def test_pen_writers_without_stroke_data_say_how_to_get_them(embedded, tmp_path):
+    m = tiny_method()
+    m.config.groups, m.config.synth_share, m.config.synth_strokes = 4, 0.5, str(tmp_path / "nothing")
+    m.build()
+    with pytest.raises(GlyphError, match="corpus-extra"):
+        m.train_rows(embedded)
+    m.config.synth_share = 1.0
+    with pytest.raises(GlyphError, match="at least one real writer"):
+        m.config.validate()

@@ -71,6 +71,12 @@ class Config:
     rec_steps: int = field(default=1500, metadata={"help": "recogniser steps before the GAN stage"})
     rec_batch: int = field(default=128, metadata={"help": "recogniser batch size"})
     rec_lr: float = field(default=2e-3, metadata={"help": "recogniser AdamW peak learning rate"})
+    synth_share: float = field(default=0.0, metadata={"help": "share of each GAN batch's writers drawn fresh every "
+                                                      "step by procedural pen writers (glyph data synth); needs "
+                                                      "the stroke data of bash .ci/setup --corpus-extra"})
+    synth_seed: int = field(default=1000, metadata={"help": "seed of the fresh pen writers (glyph data synth packs "
+                                                    "for evaluation use other seeds: never trained on)"})
+    synth_strokes: str = field(default="", metadata={"help": "hanzi-writer-data folder (default: glyph's cache)"})
     ema_decay: float = field(default=0.999, metadata={"help": "generator EMA decay"})
     steps: int = field(default=12000, metadata={"help": "total steps (recogniser + GAN)"})
     batch: int = field(default=8, metadata={"help": "unused: the batch is groups x per_group"})
@@ -90,6 +96,14 @@ class Config:
                              f"GAN never trains")
         if self.dim % self.heads:
             raise GlyphError(f"dsfgan dim ({self.dim}) must be divisible by heads ({self.heads})")
+        if not 0.0 <= self.synth_share <= 1.0 or self.synth_groups >= self.groups:
+            raise GlyphError(f"dsfgan synth_share is the share of a batch's {self.groups} writers drawn by pen "
+                             f"writers, leaving at least one real writer; got {self.synth_share}")
+
+    @property
+    def synth_groups(self) -> int:
+        """Writers of each GAN batch drawn fresh by procedural pen writers."""
+        return round(self.synth_share * self.groups)
 
 
 # Templates per generator pass at inference. On a CPU a small batch keeps the 64 px feature maps in cache:
@@ -111,6 +125,7 @@ class _Index:
     writer_rows: list[torch.Tensor]  # per writer label: its training rows
     rec_class: torch.Tensor  # char label -> recogniser class (-1: outside GB2312)
     writers: list[int]  # writer labels with enough training rows
+    synth_chars: list[int] = field(default_factory=list)  # char labels fresh pen writers may draw (seen, stroked)
 
 
 class DSFGAN(Method):
@@ -197,8 +212,22 @@ class DSFGAN(Method):
         if len(ok) < 2:
             raise GlyphError(f"dsfgan needs at least 2 training writers with {need}+ characters each; this dataset "
                              f"has {len(ok)}")
+        synth_chars: list[int] = []
+        if self.config.synth_groups:
+            from glyph.data.strokes import StrokeData
+
+            self._strokes = StrokeData(self.config.synth_strokes or None)  # says how to get it when missing
+            seen = sorted(set(ch[train].tolist()))  # never an unseen character: the evaluation holds those out
+            names = data.classes["char"]
+            have = set(self._strokes.split([names[i] for i in seen])[0])
+            synth_chars = [i for i in seen if names[i] in have]
+            need = self.config.per_group + 2 * max(self.config.refs)
+            if len(synth_chars) < need:
+                raise GlyphError(f"dsfgan synth_share needs {need}+ training characters with stroke data; "
+                                 f"{len(synth_chars)} of this dataset's have it")
         dev = data.images.device
-        index = _Index(template_row.to(dev), train.to(dev), [r.to(dev) for r in writer_rows], rec_class.to(dev), ok)
+        index = _Index(template_row.to(dev), train.to(dev), [r.to(dev) for r in writer_rows], rec_class.to(dev), ok,
+                       synth_chars)
         self._index = {key: index}
         self._data = data
         return index
@@ -210,7 +239,8 @@ class DSFGAN(Method):
         c = self.config
         if step < c.rec_steps:
             return {"stage": "recognizer", "batch": c.rec_batch}
-        return {"stage": "gan", "batch": c.groups, "k": int(c.refs[step % len(c.refs)])}
+        return {"stage": "gan", "batch": c.groups - c.synth_groups, "k": int(c.refs[step % len(c.refs)]),
+                "step": step}
 
     def _draw(self, rows: torch.Tensor, n: int, exclude: torch.Tensor, chars: torch.Tensor,
               generator: torch.Generator | None = None) -> torch.Tensor:
@@ -247,15 +277,49 @@ class DSFGAN(Method):
                 break
         target = torch.cat(targets)
         views = torch.stack(refs)  # [G, 2k]
-        ref_images = to_input(data.images[views])  # [G, 2k, 1, H, W]
+        target_images, view_images = data.images[target], data.images[views]  # uint8 [N, 1, H, W], [G, 2k, ...]
+        target_chars, group_ids = chars[target], torch.tensor(groups, device=target.device)
+        writer_ids = data.labels["writer"][views[:, 0]]
+        if c.synth_groups:  # fresh pen writers, never seen before and never again
+            syn = self._synth(idx, int(phase["step"]), k, len(data.classes["writer"]), target.device)
+            target_images = torch.cat([target_images, syn["target"]])
+            view_images = torch.cat([view_images, syn["views"]])
+            target_chars = torch.cat([target_chars, syn["chars"]])
+            group_ids = torch.cat([group_ids, syn["group"] + len(refs)])
+            writer_ids = torch.cat([writer_ids, syn["writer"]])
+        ref_images = to_input(view_images)  # [G, 2k, 1, H, W]
         return {
-            "target": to_input(data.images[target]),
-            "template": to_input(data.images[idx.template_row[chars[target]]]),
+            "target": to_input(target_images),
+            "template": to_input(data.images[idx.template_row[target_chars]]),
             "refs": torch.cat([ref_images[:, :k], ref_images[:, k:]]),  # view A of every group, then view B
-            "group": torch.tensor(groups, device=target.device),
-            "writer": data.labels["writer"][views[:, 0]],
-            "cls": idx.rec_class[chars[target]],
+            "group": group_ids,
+            "writer": writer_ids,
+            "cls": idx.rec_class[target_chars],
         }
+
+    def _synth(self, idx: _Index, step: int, k: int, n_writers: int, device: torch.device) -> dict[str, Any]:
+        """The GAN batch's fresh pen writers at ``step``: per writer ``per_group`` targets and 2k references of
+        other characters. Everything follows from (synth_seed, step), so a resumed run draws the same."""
+        from glyph.data.render import RenderSpec
+        from glyph.data.synth import draw_block
+
+        c = self.config
+        n, per = c.synth_groups, c.per_group + 2 * k
+        writers = [step * n + g for g in range(n)]  # a new writer index every group of every step
+        picks = []
+        for w in writers:
+            g = torch.Generator().manual_seed(c.synth_seed * 7919 + w)
+            picks.append([idx.synth_chars[i] for i in torch.randperm(len(idx.synth_chars), generator=g)[:per]])
+        names = self._data.classes["char"]
+        images = torch.stack([torch.from_numpy(draw_block(self._strokes, c.synth_seed, [w], [names[i] for i in p],
+                                                          RenderSpec(size=64))[0]) for w, p in zip(writers, picks,
+                                                                                                   strict=True)])
+        images = images.unsqueeze(2).to(device)  # [n, per, 1, 64, 64]
+        chars = torch.tensor(picks, device=device)
+        return {"target": images[:, :c.per_group].flatten(0, 1), "views": images[:, c.per_group:],
+                "chars": chars[:, :c.per_group].flatten(),
+                "group": torch.arange(n, device=device).repeat_interleave(c.per_group),
+                "writer": torch.arange(n, device=device) + n_writers}  # labels no real writer has
 
     # ---- training ---------------------------------------------------------------------------------
     def train_step(self, batch: Any, step: int, trainer: Any) -> dict[str, float]:
