@@ -74,8 +74,8 @@ class Config:
     synth_share: float = field(default=0.0, metadata={"help": "share of each GAN batch's writers drawn fresh every "
                                                       "step by procedural pen writers (glyph data synth); needs "
                                                       "the stroke data of bash .ci/setup --corpus-extra"})
-    synth_seed: int = field(default=1000, metadata={"help": "seed of the fresh pen writers (glyph data synth packs "
-                                                    "for evaluation use other seeds: never trained on)"})
+    synth_seed: int = field(default=1000, metadata={"help": "seed of the fresh pen writers (a glyph data synth pack "
+                                                    "of another seed holds writers never trained on)"})
     synth_strokes: str = field(default="", metadata={"help": "hanzi-writer-data folder (default: glyph's cache)"})
     ema_decay: float = field(default=0.999, metadata={"help": "generator EMA decay"})
     steps: int = field(default=12000, metadata={"help": "total steps (recogniser + GAN)"})
