@@ -228,7 +228,7 @@ def test_gpu_check_dry_run_runs_every_section_on_the_cpu(tmp_path):
     trainable = ("dcgan", "vae", "progan", "ddpm", "restorecae", "dsfgan")
     assert all(f"cli.{m}.resumed_to" in results and f"cli.{m}.run_shipped" in results for m in trainable)
     assert all(results[f"cli.{m}.resumed_to"] == 4 for m in trainable)  # 2 steps, resumed to 4
-    assert all(f"speed.{c.name}.speedup" in results for c in methods.CASES)
+    assert "speed.dcgan.speedup" in results and "speed.dsfgan.speedup" in results
     assert all(f"large.{name}.best_peak_percent" in results for name, _, _ in gpu.LARGE)
     assert "10 tests collected" in results["tests.summary"]  # tests/test_cuda.py, marked cuda
     assert "gpu cli" in proc.stdout and "gpu large" in proc.stdout  # the tables

@@ -60,8 +60,6 @@ def test_merge_command_and_fewshot_report_each_source(glyph, tmp_path):
     r = glyph("data", "merge", "embedded", str(synth), "--out", str(both))
     assert r.code == 0, r.err
     assert "6 fonts, 4 synth writers" in r.err
-    r = glyph("data", "merge", "embedded", str(synth), "--out", str(both))
-    assert r.code == 1 and "exists" in r.err  # nothing is overwritten
     json_out = tmp_path / "fewshot.json"
     r = glyph("eval", "fewshot", "--data", str(both), "--refs", "2", "--per-writer", "3", "--splits", "SFUC",
               "--metrics", "ssim,l1", "--no-baselines", "--json", str(json_out))

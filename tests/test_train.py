@@ -214,8 +214,11 @@ def test_minutes_budget_stops_after_a_whole_step_saves_and_resumes_exactly(refer
     r = run_glyph("train", "toygan", "--out", str(out), "--resume", extra_path=[toy_site])
     assert r.code == 0, r.err
     assert digest(out) == digest(reference)  # as if it had never stopped
-    r = train(toy_site, tmp_path / "other", "--minutes", "0")
-    assert r.code == 1 and "--minutes must be a positive number" in r.err
+    from glyph.data.sources import open_dataset
+    from glyph.train import Trainer
+
+    with pytest.raises(GlyphError, match="--minutes must be a positive number"):
+        Trainer(None, open_dataset("embedded"), tmp_path / "other", minutes=0)
 
 
 def test_export_splits_large_parts_into_shards_that_load_the_same(reference, toy_site, tmp_path):
@@ -226,15 +229,11 @@ def test_export_splits_large_parts_into_shards_that_load_the_same(reference, toy
     shards = sorted((split / "weights").glob("G.ema-*"))
     assert len(shards) >= 2 and shards[0].name == f"G.ema-00001-of-{len(shards):05d}.safetensors"
     assert all(p.stat().st_size <= 3_000 or len(load_weights(p)) == 1 for p in shards)  # whole tensors only
-    assert load_weights(split / "weights" / "G.ema.safetensors").keys() == load_weights(
-        whole / "weights" / "G.ema.safetensors").keys()
-    images = []
-    for out in (whole, split):
-        r = run_glyph("--seed", "3", "run", "toygan", "--weights", str(out), "--out", str(tmp_path / f"{out.name}.png"),
-                      extra_path=[toy_site])
-        assert r.code == 0, r.err
-        images.append((tmp_path / f"{out.name}.png").read_bytes())
-    assert images[0] == images[1]
+    joined, one = load_weights(split / "weights" / "G.ema.safetensors"), load_weights(whole / "weights" /
+                                                                                      "G.ema.safetensors")
+    assert joined.keys() == one.keys() and all(torch.equal(joined[k], one[k]) for k in one)
+    r = run_glyph("run", "toygan", "--weights", str(split), "--out", str(tmp_path / "g.png"), extra_path=[toy_site])
+    assert r.code == 0, r.err  # the sharded folder loads like any run folder
     shards[1].unlink()
-    r = run_glyph("run", "toygan", "--weights", str(split), "--out", str(tmp_path / "x.png"), extra_path=[toy_site])
-    assert r.code == 1 and "shards" in r.err and shards[1].name in r.err
+    with pytest.raises(GlyphError, match=f"shards.*{shards[1].name}"):
+        load_weights(split / "weights" / "G.ema.safetensors")
