@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -37,3 +38,32 @@ def info(message: str) -> None:
     """Print an informational line on stderr unless --quiet."""
     if not STATE.quiet:
         err.print(escape(message))
+
+
+class TaskBars:
+    """Progress of a method's long steps (``RunContext.advance``): a transient bar per task on a terminal,
+    nothing in logs (the report that follows says what happened)."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __call__(self, task: str, done: int, total: int) -> None:
+        """Show ``task`` at ``done`` of ``total``."""
+        if not err.is_terminal:
+            return
+        if self._progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), console=err, transient=True)
+            self._progress.start()
+        if task not in self._tasks:
+            self._tasks[task] = self._progress.add_task(task, total=total)
+        self._progress.update(self._tasks[task], completed=done, total=total)
+
+    def close(self) -> None:
+        """Remove the bars."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

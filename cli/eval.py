@@ -202,15 +202,21 @@ def fewshot(
     data: str = typer.Option(..., "--data", help="writers dataset with unseen splits (e.g. the rendered corpus)"),
     method: str = typer.Option("dsfgan", help="method whose shipped weights to measure (ignored with --weights)"),
     weights: Path = typer.Option(None, help="run folder of the model to measure (default: the shipped weights)"),
-    refs: str = typer.Option("1,4,16", help="reference counts, comma-separated"),
+    refs: str = typer.Option("1,4,8,16", help="reference counts, comma-separated"),
     splits: str = typer.Option("SFUC,UFUC", help="SFUC (seen writers, unseen characters) and/or UFUC"),
     per_writer: int = typer.Option(100, help="held-out characters per writer"),
-    metrics: str = typer.Option("content_acc,style_acc,ssim,l1,fgd", help="metrics per row"),
+    metrics: str = typer.Option("content_acc,style_acc,writer_id,ssim,l1,fgd", help="metrics per row"),
     baselines: bool = typer.Option(True, help="also measure template copy and nearest reference"),
+    adapt: bool = typer.Option(False, help="also measure the method adapted to each writer at run time (its "
+                               "adapt(refs, ref_templates)), a row 'METHOD +adapt' beside the plain one"),
+    adapt_seconds: float = typer.Option(None, help="with --adapt: wall-clock budget of each writer's adaptation "
+                                        "(default: the method's)"),
+    adapt_steps: int = typer.Option(None, help="with --adapt: most optimisation steps per writer (default: the "
+                                    "method's)"),
     template: str = typer.Option(None, help="template writer (default: the method's, else noto-sans-sc-regular)"),
     json_out: Path = typer.Option(None, "--json", help="write every row and the protocol as JSON"),
     pictures: Path = typer.Option(None, help="folder for one sheet per split and count: references | generated | "
-                                  "ground truth, a writer per three rows"),
+                                  "ground truth, a writer per three rows (adapted: a second sheet, '-adapt')"),
     judge: Path = typer.Option(None, help="judge folder (default: the judge shipped with glyph)"),
 ) -> None:
     """Few-shot imitation on held-out characters: a method beside the template-copy and nearest-reference baselines."""
@@ -220,20 +226,29 @@ def fewshot(
 
     from glyph.data.merge import writer_sources
     from glyph.data.sources import open_dataset
-    from glyph.eval.fewshot import BASELINES, build_sets, episodes, picture
+    from glyph.eval.fewshot import ADAPTED, BASELINES, METHOD, build_sets, check_adaptable, episodes, picture
     from glyph.eval.metrics import EvalContext
     from glyph.eval.metrics import evaluate as run_metrics
 
     counts = _int_list(refs, "--refs")
+    if adapt_seconds is not None and adapt_seconds <= 0:
+        raise GlyphError(f"--adapt-seconds must be positive, got {adapt_seconds}")
+    if adapt_steps is not None and adapt_steps < 1:
+        raise GlyphError(f"--adapt-steps must be at least 1, got {adapt_steps}")
     model, folder, names, device = _measured_model(method, weights, "stylize(refs, templates)", "few-shot", metrics,
                                                    per_writer)
+    if adapt:
+        check_adaptable(model)  # before any data is read: the mistake is in the command line
+    # Only what was given: the method's own defaults are its tuned budget.
+    options = {k: v for k, v in (("steps", adapt_steps), ("seconds", adapt_seconds)) if v is not None}
     template = template or getattr(model.config, "template", "noto-sans-sc-regular")
     dataset = open_dataset(data)
     ectx = EvalContext(judge_path=judge, device=device)
     rows: list[dict] = []
     table = Table(title=f"few-shot imitation: {folder} on {data}", title_justify="left")
-    for col in ("split", "refs", "system", *names):
+    for col in ("split", "refs", "system", *names, "s/writer"):
         table.add_column(col, justify="right" if col not in ("split", "system") else "left", no_wrap=True)
+    labels = {METHOD: model.name, ADAPTED: f"{model.name} +adapt"}
     source_of = writer_sources(dataset)
     for split in [s.strip().upper() for s in splits.split(",") if s.strip()]:
         for k in counts:
@@ -244,28 +259,43 @@ def fewshot(
                 groups.setdefault(source_of.get(dataset.classes["writer"][e.writer], ""), []).append(e)
             for source, eps in sorted(groups.items()) if len(groups) > 1 else [("", every)]:
                 name = f"{split} {source}".strip()
-                with console.err.status(f"{name}, {k} reference(s): generating {sum(len(e.targets) for e in eps)} "
-                                        f"glyphs for {len(eps)} writers"):
-                    sets = build_sets(dataset, eps, model.stylize)
+                glyphs = sum(len(e.targets) for e in eps)
+                with console.err.status(f"{name}, {k} reference(s): generating {glyphs} glyphs for {len(eps)} "
+                                        f"writers") as status:
+                    def progress(system: str, i: int, n: int, name: str = name, k: int = k, status=status) -> None:
+                        status.update(f"{name}, {k} reference(s): {labels[system]}, writer {i + 1} of {n}")
+
+                    sets = build_sets(dataset, eps, model.stylize, adapt=model if adapt else None,
+                                      adapt_options=options, progress=progress)
                     if pictures is not None:
                         from glyph.imageio import write_image
 
-                        write_image(pictures / f"{name.lower().replace(' ', '-')}-{k}refs.png", picture(eps, sets))
-                    systems = ["method", *(BASELINES if baselines else ())]
+                        stem = f"{name.lower().replace(' ', '-')}-{k}refs"
+                        write_image(pictures / f"{stem}.png", picture(eps, sets))
+                        if adapt:
+                            write_image(pictures / f"{stem}-adapt.png", picture(eps, sets, system=ADAPTED))
+                    systems = [METHOD, *((ADAPTED,) if adapt else ()), *(BASELINES if baselines else ())]
                     for system in systems:
+                        status.update(f"{name}, {k} reference(s): measuring {labels.get(system, system)}")
                         results, skipped = run_metrics(sets["real"], sets[system], names, ectx)
-                        label = model.name if system == "method" else system
+                        label = labels.get(system, system)
+                        timing = {key: sets[system].meta[key] for key in ("seconds_per_writer", "adaptation")
+                                  if key in sets[system].meta}
                         rows.append({"split": split, "source": source or None, "refs": k, "system": label,
-                                     "writers": len(eps), "glyphs": len(sets[system]), **results, "skipped": skipped})
+                                     "writers": len(eps), "glyphs": len(sets[system]), **results, **timing,
+                                     "skipped": skipped})
+                        seconds = timing.get("seconds_per_writer")
                         table.add_row(name, str(k), label, *(f"{results[m]:.4f}" if m in results else "-"
-                                                             for m in names))
+                                                             for m in names),
+                                      "-" if seconds is None else f"{seconds:.2f}")
     console.out.print(table)
     if json_out:
         from glyph.imageio import atomic_output
 
         record = {"rows": rows, "protocol": {"data": data, "fingerprint": dataset.fingerprint(), "weights": str(folder),
                                              "template": template, "per_writer": per_writer,
-                                             "seed": console.STATE.seed or 0, "judge": ectx.judge.hash}}
+                                             "seed": console.STATE.seed or 0, "judge": ectx.judge.hash,
+                                             "adapt": options if adapt else None}}
         with atomic_output(json_out) as tmp:
             tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False))
         info(f"wrote {json_out}")

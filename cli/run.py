@@ -114,12 +114,16 @@ def make_command(entry: Entry) -> typer.models.CommandFunctionType:
                 name = preset.value if isinstance(preset, enum.Enum) else preset
                 config = apply_overrides(config, presets[name], f"preset '{name}'")
             method = method_cls(config)
+        ctx.progress = bars = console.TaskBars()
         try:
             method.run(ctx, **kwargs)
         except KeyboardInterrupt:
+            bars.close()
             print_report(ctx.report)
             error("interrupted; files already written are complete, nothing half-written was left")
             raise typer.Exit(130) from None
+        finally:
+            bars.close()
         code = print_report(ctx.report)
         if code:
             raise typer.Exit(code)

@@ -27,7 +27,7 @@ reports through the :class:`RunContext` it is given, and never prints.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -73,6 +73,7 @@ class RunContext:
     device: str = "auto"
     seed: int | None = None
     report: RunReport = field(default_factory=RunReport)
+    progress: Callable[[str, int, int], None] | None = None  # set by the CLI: shows (task, done, total)
 
     def torch_device(self) -> torch.device:
         """Resolve :attr:`device` (``auto`` picks CUDA when present, then MPS, then CPU)."""
@@ -95,6 +96,11 @@ class RunContext:
     def note(self, text: str) -> None:
         """Record an informational line for the user."""
         self.report.notes.append(text)
+
+    def advance(self, task: str, done: int, total: int) -> None:
+        """Report progress of a long step (``done`` of ``total``); the host shows it, a plain caller sees nothing."""
+        if self.progress is not None:
+            self.progress(task, done, total)
 
 
 class Method:

@@ -125,6 +125,44 @@ def test_identical_sets_score_zero_and_shuffled_labels_score_chance(tiny_judge, 
     assert evaluate(part, unsure, ["readable"], ctx2)[0]["readable"] == 0.0  # top probability 0.4: not read
 
 
+def _writers_set(writer_names: list[str], owners: list[int]) -> GlyphData:
+    """Blank glyphs labelled with writers (the features are injected: the metric's arithmetic, not the judge's)."""
+    n = len(owners)
+    return GlyphData(torch.zeros(n, 1, 8, 8, dtype=torch.uint8),
+                     {"writer": torch.tensor(owners), "char": torch.arange(n) % 10},
+                     {"writer": writer_names, "char": [str(i) for i in range(10)]}, {"ink": "glyph"})
+
+
+def test_writer_id_finds_each_writer_by_its_real_centroid():
+    from glyph.eval.metrics import JudgeOutputs
+
+    rng = np.random.default_rng(4)
+    names = [f"pen-{i}" for i in range(8)]
+    owners = [w for w in range(8) for _ in range(40)]
+    centres = rng.normal(size=(8, 32)) * 3  # separable writers: noise far below the distance between centres
+    feats = centres[owners] + rng.normal(size=(len(owners), 32)) * 0.5
+    ctx = EvalContext()
+
+    def with_features(data: GlyphData, f: np.ndarray) -> GlyphData:
+        ctx._outputs[id(data)] = JudgeOutputs(f, np.ones((len(f), 10)) / 10, np.ones((len(f), 6)) / 6)
+        return data
+
+    real = with_features(_writers_set(names, owners), feats)
+    # Fakes equal to the reals, their writers numbered in another order: matched by name, all found.
+    flipped = with_features(_writers_set(names[::-1], [7 - w for w in owners]), feats.copy())
+    res, skipped = evaluate(real, flipped, ["writer_id"], ctx)
+    assert res == {"writer_id": 1.0, "writer_id_n": 8.0} and not skipped
+    shuffled = with_features(_writers_set(names, list(rng.permutation(owners))), feats.copy())
+    acc = evaluate(real, shuffled, ["writer_id"], ctx)[0]["writer_id"]
+    assert abs(acc - 1 / 8) < 0.08  # chance: one writer in eight
+    # A generated writer the real set lacks is not counted; one real writer has nobody to be told from.
+    extra = with_features(_writers_set([*names, "stranger"], [*owners[:40], 8]), feats[:41].copy())
+    assert evaluate(real, extra, ["writer_id"], ctx)[0]["writer_id"] == 1.0
+    alone = with_features(_writers_set(names, owners[:40]), feats[:40].copy())
+    res, skipped = evaluate(alone, alone, ["writer_id"], ctx)
+    assert res == {} and "at least 2" in skipped["writer_id"]
+
+
 def test_pair_metrics_align_by_labels(tiny_judge, emb):
     part = emb.subset(slice(0, 50))
     reordered = part.subset(torch.randperm(50, generator=torch.Generator().manual_seed(0)))
@@ -209,6 +247,6 @@ def test_shipped_judge_reads_clean_renders(emb):
 def test_metrics_are_registered_plugins():
     from glyph.loader import get_registry
 
-    assert {"fgd", "kid", "content_acc", "style_acc", "judge_is", "ssim", "psnr", "l1", "rmse",
+    assert {"fgd", "kid", "content_acc", "style_acc", "writer_id", "judge_is", "ssim", "psnr", "l1", "rmse",
             "inception_fid"} <= set(get_registry().metrics)
     assert isinstance(GlyphData, type)

@@ -9,12 +9,17 @@ protocol, so a method's numbers have a floor to beat:
 - ``nearest reference``: output the reference most similar (L1) to the template (style, wrong content).
 
 Any method with ``stylize(refs, templates)`` (uint8 ``[K,1,H,W]`` and ``[N,1,H,W]`` in, floats in [0, 1]
-out) can be measured; ``glyph eval fewshot`` runs it and prints one table.
+out) can be measured; ``glyph eval fewshot`` runs it and prints one table. A method that also offers run-time
+adaptation (``adapt(refs, ref_templates, *, steps, seconds)`` fine-tuning it in place for one writer and
+``reset_adaptation()`` undoing that) is measured a second time, adapted to each writer before it writes.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -23,16 +28,18 @@ from ..dataset import GlyphData
 from ..errors import GlyphError
 
 BASELINES = ("template copy", "nearest reference")
+METHOD, ADAPTED = "method", "method +adapt"
 
 
 @dataclass
 class Episode:
-    """One writer's task: its references and the targets (rows of the dataset) with their templates."""
+    """One writer's task: its references (with their templates) and the targets (rows of the dataset) with theirs."""
 
     writer: int
     refs: torch.Tensor  # uint8 [K, 1, H, W]
     targets: torch.Tensor  # rows
     templates: torch.Tensor  # uint8 [N, 1, H, W]
+    ref_templates: torch.Tensor  # uint8 [K, 1, H, W]: the template writer's glyph of each reference's character
 
 
 def episodes(data: GlyphData, split: str, k: int, template: str, per_writer: int = 100,
@@ -60,6 +67,8 @@ def episodes(data: GlyphData, split: str, k: int, template: str, per_writer: int
     template_row[ch[rows_t]] = rows_t
     targets = split_rows(data, split)
     pool = split_rows(data, split[0] + "FSC")  # the same writers' seen characters: where references come from
+    # Only characters the template writer has: run-time adaptation learns from (template, reference) pairs.
+    pool = pool[template_row[ch[pool]] >= 0]
     g = torch.Generator().manual_seed(seed)
     out = []
     for writer in sorted(set(w[targets].tolist()) - {t}):
@@ -69,7 +78,8 @@ def episodes(data: GlyphData, split: str, k: int, template: str, per_writer: int
             continue
         mine = mine[torch.randperm(len(mine), generator=g)[:per_writer]].sort().values
         refs = own_pool[torch.randperm(len(own_pool), generator=g)[:k]]
-        out.append(Episode(writer, data.images[refs].cpu(), mine, data.images[template_row[ch[mine]]].cpu()))
+        out.append(Episode(writer, data.images[refs].cpu(), mine, data.images[template_row[ch[mine]]].cpu(),
+                           data.images[template_row[ch[refs]]].cpu()))
     if not out:
         raise GlyphError(f"split {split} has no writer with both held-out characters and {k} references; render the "
                          f"data with --unseen-writers/--unseen-chars")
@@ -82,26 +92,94 @@ def nearest_reference(refs: torch.Tensor, templates: torch.Tensor) -> torch.Tens
     return refs[d.argmin(1)]
 
 
-def build_sets(data: GlyphData, eps: list[Episode], generate: Any | None) -> dict[str, GlyphData]:
-    """Real targets, the baselines' outputs and (when ``generate`` is given) the method's, as labelled sets."""
+def check_adaptable(model: Any) -> None:
+    """Raise a :class:`GlyphError` unless ``model`` offers run-time adaptation (``adapt`` and ``reset_adaptation``)."""
+    if not all(callable(getattr(model, f, None)) for f in ("adapt", "reset_adaptation")):
+        name = getattr(model, "name", type(model).__name__)
+        raise GlyphError(f"method '{name}' has no run-time adaptation (no adapt(refs, ref_templates) and "
+                         f"reset_adaptation()); measure it without --adapt")
+
+
+def _as_uint8(images: torch.Tensor) -> torch.Tensor:
+    # .cpu() inside the timed region: it waits for an accelerator's queued work, so the clock sees all of it.
+    return (images.detach().float().cpu().clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+
+
+def imitate(eps: list[Episode], generate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
+            adapt: Any | None = None, adapt_options: dict[str, Any] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, list[float],
+                                                                           list[dict[str, float]]]:
+    """Each episode's glyphs from ``generate(refs, templates)``, with the wall time each writer took.
+
+    :param adapt: a model with ``adapt`` and ``reset_adaptation``: before each writer it is adapted to the writer's
+        references (``adapt(refs, ref_templates, **adapt_options)``), and afterwards always reset, so a failure
+        never leaves one writer's weights behind for the next (``generate`` is then its ``stylize``).
+    :param progress: called as ``progress(i, n)`` before writer ``i`` of ``n``.
+    :returns: uint8 glyphs in episode order, seconds per writer (adapting and generating), adapt's reports.
+    """
+    if adapt is not None:
+        check_adaptable(adapt)
+    images, seconds, reports = [], [], []
+    for i, e in enumerate(eps):
+        if progress is not None:
+            progress(i, len(eps))
+        start = time.perf_counter()
+        if adapt is None:
+            images.append(_as_uint8(generate(e.refs, e.templates)))
+        else:
+            try:
+                reports.append(dict(adapt.adapt(e.refs, e.ref_templates, **(adapt_options or {}))))
+                images.append(_as_uint8(generate(e.refs, e.templates)))
+            finally:
+                adapt.reset_adaptation()
+        seconds.append(time.perf_counter() - start)
+    return torch.cat(images), seconds, reports
+
+
+def _mean_report(reports: list[dict[str, float]]) -> dict[str, float]:
+    # The numbers every writer's report has (steps, seconds, final loss...), averaged; anything else is dropped.
+    keys = [k for k in reports[0] if all(isinstance(r.get(k), int | float) for r in reports)] if reports else []
+    return {k: sum(float(r[k]) for r in reports) / len(reports) for k in keys}
+
+
+def build_sets(data: GlyphData, eps: list[Episode], generate: Any | None, *, adapt: Any | None = None,
+               adapt_options: dict[str, Any] | None = None,
+               progress: Callable[[str, int, int], None] | None = None) -> dict[str, GlyphData]:
+    """Real targets, the baselines' outputs and (when ``generate`` is given) the method's, as labelled sets.
+
+    The method's set is ``"method"``; with ``adapt`` (a model with ``stylize``, ``adapt`` and ``reset_adaptation``)
+    the model is measured again, adapted to each writer before its ``stylize`` (see :func:`imitate`), as
+    ``"method +adapt"``. A method's set records in its ``meta`` the mean wall time per writer
+    (``seconds_per_writer``) and, adapted, the mean of adapt's reports (``adaptation``).
+
+    :param progress: called as ``progress(set_name, i, n)`` before writer ``i`` of ``n``.
+    """
     rows = torch.cat([e.targets for e in eps])
     labels = {"char": data.labels["char"].cpu()[rows], "writer": data.labels["writer"].cpu()[rows]}
     meta = {"ink": data.meta.get("ink", "glyph")}
 
-    def as_set(images: torch.Tensor) -> GlyphData:
-        return GlyphData(images, dict(labels), data.classes, dict(meta))
+    def as_set(images: torch.Tensor, **extra: Any) -> GlyphData:
+        return GlyphData(images, dict(labels), data.classes, {**meta, **extra})
 
     sets = {"real": as_set(data.images[rows].cpu()),
             "template copy": as_set(torch.cat([e.templates for e in eps])),
             "nearest reference": as_set(torch.cat([nearest_reference(e.refs, e.templates) for e in eps]))}
-    if generate is not None:
-        out = [(generate(e.refs, e.templates).clamp(0, 1) * 255 + 0.5).to(torch.uint8) for e in eps]
-        sets["method"] = as_set(torch.cat(out))
+    runs = ([(METHOD, generate, None)] if generate is not None else []) + (
+        [(ADAPTED, adapt.stylize, adapt)] if adapt is not None else [])
+    for name, fn, adapter in runs:
+        tell = None if progress is None else partial(progress, name)
+        images, seconds, reports = imitate(eps, fn, adapt=adapter, adapt_options=adapt_options, progress=tell)
+        extra: dict[str, Any] = {"seconds_per_writer": sum(seconds) / len(seconds)}
+        if adapter is not None:
+            extra["adaptation"] = _mean_report(reports)
+        sets[name] = as_set(images, **extra)
     return sets
 
 
-def picture(eps: list[Episode], sets: dict[str, GlyphData], writers: int = 6, cols: int = 8) -> Any:
-    """A sheet for the eye: per writer, a row of its references, a row generated, a row of ground truth.
+def picture(eps: list[Episode], sets: dict[str, GlyphData], writers: int = 6, cols: int = 8,
+            system: str = METHOD) -> Any:
+    """A sheet for the eye: per writer, a row of its references, a row generated (by set ``system``), a row of
+    ground truth.
 
     Display floats (dark on white). Blank cells pad short rows.
     """
@@ -115,7 +193,7 @@ def picture(eps: list[Episode], sets: dict[str, GlyphData], writers: int = 6, co
     for e in eps[:writers]:
         n = len(e.targets)
         for block in (e.refs.numpy()[:cols, 0] / 255,
-                      sets["method"].images[start:start + n].numpy()[:cols, 0] / 255,
+                      sets[system].images[start:start + n].numpy()[:cols, 0] / 255,
                       sets["real"].images[start:start + n].numpy()[:cols, 0] / 255):
             pad = [blank] * (cols - len(block))
             rows.append(np.concatenate([block.astype(np.float32), *pad]) if pad else block.astype(np.float32))

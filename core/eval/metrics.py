@@ -2,9 +2,10 @@
 
 Set metrics compare two unpaired sets through the judge's features (FGD, KID) or the Inception
 network (Inception-FID); label metrics read what the judge sees in the generated set (content and
-style accuracy, an Inception-score analogue); pair metrics compare aligned images (SSIM, PSNR, L1,
-RMSE), aligned by (writer, character) labels or else by order. Images reach the metrics as
-:class:`glyph.GlyphData`; :class:`EvalContext` computes the judge's outputs once per set.
+style accuracy, writer identification against the real set's writers, an Inception-score analogue);
+pair metrics compare aligned images (SSIM, PSNR, L1, RMSE), aligned by (writer, character) labels or
+else by order. Images reach the metrics as :class:`glyph.GlyphData`; :class:`EvalContext` computes the
+judge's outputs once per set.
 """
 
 from __future__ import annotations
@@ -229,6 +230,45 @@ class StyleAccuracy(Metric):
         return {"style_acc": acc, "style_n": float(n)}
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (a zero row stays zero)."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class WriterID(Metric):
+    """Share of generated glyphs nearest (cosine, judge features) to the centroid of their own writer's real glyphs.
+
+    The style head knows only the corpus faces it was trained on; centroids of the real set work for any writers
+    (synthetic pen writers, faces the judge never saw): a nearest-class-mean classifier, as prototypical networks
+    (Snell et al., 2017, arXiv:1703.05175) classify classes unseen in training.
+    """
+
+    name = "writer_id"
+    summary = "nearest real-writer centroid of judge features is the intended writer (any writers)"
+    needs = "labels"
+    higher_is_better = True
+
+    def compute(self, real: GlyphData, fake: GlyphData, **context: Any) -> dict[str, float]:
+        ctx: EvalContext = context["ctx"]
+        if "writer" not in real.labels or "writer" not in fake.labels:
+            raise Unavailable("both sets need writer labels (name files after their writer and character)")
+        names = real.label_names("writer")
+        writers = sorted(set(names))
+        if len(writers) < 2:
+            raise Unavailable(f"the real set has {len(writers)} writer; telling writers apart needs at least 2")
+        index = {w: i for i, w in enumerate(writers)}
+        owner = np.array([index[n] for n in names])
+        feats = _unit(ctx.outputs(real).features)
+        # A mean of unit vectors: every glyph weighs the same in its writer's direction, whatever its feature norm.
+        centroids = _unit(np.stack([feats[owner == i].mean(0) for i in range(len(writers))]))
+        target = np.array([index.get(n, -1) for n in fake.label_names("writer")])
+        known = target >= 0
+        if not known.any():
+            raise Unavailable("no generated glyph names a writer of the real set")
+        guess = (_unit(ctx.outputs(fake).features[known]) @ centroids.T).argmax(1)
+        return {"writer_id": float((guess == target[known]).mean()), "writer_id_n": float(len(writers))}
+
+
 class JudgeIS(Metric):
     """An Inception-score analogue on the judge's character head: confident and diverse characters."""
 
@@ -330,8 +370,8 @@ class InceptionFID(Metric):
         return {"inception_fid": stats.frechet_distance(m1, s1, m2, s2)}
 
 
-BUILTIN: tuple[type[Metric], ...] = (FGD, KID, ContentAccuracy, Readable, StyleAccuracy, JudgeIS, SSIM, PSNR, L1,
-                                     RMSE, InceptionFID)
+BUILTIN: tuple[type[Metric], ...] = (FGD, KID, ContentAccuracy, Readable, StyleAccuracy, WriterID, JudgeIS, SSIM,
+                                     PSNR, L1, RMSE, InceptionFID)
 
 
 def evaluate(real: GlyphData, fake: GlyphData, names: list[str] | None, ctx: EvalContext) -> tuple[dict, dict]:

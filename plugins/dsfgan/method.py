@@ -22,6 +22,7 @@ no NaN on blank images (the data layer normalises); logits, not probabilities; n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -77,6 +78,11 @@ class Config:
     synth_seed: int = field(default=1000, metadata={"help": "seed of the fresh pen writers (a glyph data synth pack "
                                                     "of another seed holds writers never trained on)"})
     synth_strokes: str = field(default="", metadata={"help": "hanzi-writer-data folder (default: glyph's cache)"})
+    w_style_out: float = field(default=0.0, metadata={"help": "output style identity weight: the frozen style "
+                                                      "encoder must tell each generated group's writer from the "
+                                                      "batch's other writers (0 = off, as the shipped weights)"})
+    init_from: str = field(default="", metadata={"help": "fine-tune: start the generator from this run or export "
+                                                 "folder's weights ('shipped' = glyph's own) instead of at random"})
     ema_decay: float = field(default=0.999, metadata={"help": "generator EMA decay"})
     steps: int = field(default=12000, metadata={"help": "total steps (recogniser + GAN)"})
     batch: int = field(default=8, metadata={"help": "unused: the batch is groups x per_group"})
@@ -160,7 +166,27 @@ class DSFGAN(Method):
             "D": Discriminator(tuple(c.d_widths)),
             "R": Recognizer(len(self.rec_chars)),
         }
+        if c.init_from:
+            self._init_generator(c.init_from)
         return self.nets
+
+    def _init_generator(self, source: str) -> None:
+        """Load a trained generator (its EMA copy where there is one) before training starts."""
+        from glyph.checkpoint import load_weights, weight_files
+
+        folder = self.shipped_weights() if source == "shipped" else Path(source)
+        if folder is None or not Path(folder).is_dir():
+            raise GlyphError(f"dsfgan init_from={source}: no such run or export folder (give a folder holding "
+                             f"weights/G.safetensors, or 'shipped')")
+        weights = Path(folder) / "weights"
+        path = next((p for p in (weights / "G.ema.safetensors", weights / "G.safetensors") if weight_files(p)), None)
+        if path is None:
+            raise GlyphError(f"dsfgan init_from={source}: {weights} holds no generator weights (G.safetensors)")
+        state = {k: v.float() for k, v in load_weights(path).items()}
+        missing, unexpected = self.nets["G"].load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise GlyphError(f"dsfgan init_from={source}: the generator there has another shape ({len(missing)} "
+                             f"missing, {len(unexpected)} unexpected tensors); use the same backbone and widths")
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -351,10 +377,40 @@ class DSFGAN(Method):
         l1 = (fake32 - target.float()).abs().mean()
         loss_g = (c.w_adv * adv + c.w_cls * cls + c.w_struct * struct + c.w_style * style + c.w_edge * edge
                   + c.w_l1 * l1)
+        logs = {}
+        if c.w_style_out:
+            style_out = self._style_identity(g, fake, emb[n_groups:], group, n_groups, trainer)
+            loss_g = loss_g + c.w_style_out * style_out
+            logs["style_out"] = style_out.detach()
         trainer.backward(loss_g)
         trainer.step("G")
         return {"loss_d": loss_d.detach(), "adv": adv.detach(), "cls": cls.detach(), "struct": struct.detach(),
-                "style": style.detach(), "edge": edge.detach(), "l1": l1.detach()}
+                "style": style.detach(), "edge": edge.detach(), "l1": l1.detach(), **logs}
+
+    def _style_identity(self, g: Any, fake: torch.Tensor, view_b: torch.Tensor, group: torch.Tensor, n_groups: int,
+                        trainer: Any) -> torch.Tensor:
+        """Cross-entropy of each generated group's writer among the batch's writers, as the style encoder sees it.
+
+        The generated glyphs of one group are read as a reference set by the style encoder with its weights
+        detached, and must sit nearest the other view of their own writer (InfoNCE over the batch). The
+        pixel losses only reward a glyph near the target; this rewards one that is recognisably *this*
+        writer's, the signal a new writer's references need (FontDiffuser's style contrastive refinement,
+        SDT's writer-wise contrast, here through glyph's own encoder).
+        """
+        per = fake.shape[0] // n_groups
+        order = torch.argsort(group, stable=True)  # groups are contiguous already; sorting keeps that true
+        sets = fake[order].view(n_groups, per, *fake.shape[1:])
+        params = {k: v.detach() for k, v in g.style.named_parameters()}
+        buffers = dict(g.style.named_buffers())
+        was = g.style.training
+        g.style.eval()  # batch norm on running statistics: a batch of fakes must not move them
+        try:
+            with trainer.autocast():
+                emb = torch.func.functional_call(g.style, {**params, **buffers}, (sets,))[2]
+        finally:
+            g.style.train(was)
+        logits = emb.float() @ view_b.detach().float().t() / self.config.temperature
+        return F.cross_entropy(logits, torch.arange(n_groups, device=logits.device))
 
     def _recognizer_step(self, batch: Any, trainer: Any) -> dict[str, float]:
         from glyph.eval.judge import augment
@@ -376,11 +432,59 @@ class DSFGAN(Method):
     def _device(self) -> torch.device:
         return next(self.nets["G"].parameters()).device
 
-    @torch.no_grad()
-    def stylize(self, refs: torch.Tensor, templates: torch.Tensor, batch: int | None = None) -> torch.Tensor:
-        """Glyphs of ``templates`` in the style of ``refs``.
+    # ---- run-time adaptation ------------------------------------------------------------------------
+    def adapt(self, refs: torch.Tensor, ref_templates: torch.Tensor, *, steps: int | None = None,
+              seconds: float | None = None, seed: int = 0, precision: str = "auto",
+              progress: Callable[[int, int], None] | None = None, chars: str = "") -> dict[str, float]:
+        """Fine-tune the generator to one writer on (template, reference) pairs; :meth:`stylize` then draws
+        in that writer's hand until :meth:`reset_adaptation`. See ``adapt.py`` for what keeps it safe.
 
-        :param refs: uint8 ``[K, 1, 64, 64]`` (255 = ink), one writer's references.
+        :param refs: uint8 ``[K, 1, 64, 64]`` (255 = ink), the writer's references.
+        :param ref_templates: uint8 ``[K, 1, 64, 64]``, the template glyph of each reference's character.
+        :param steps: at most this many steps (default ``adapt.STEPS``); ``seconds`` bounds the wall time.
+        :param precision: ``auto`` (bf16 where native, else fp32), ``fp32``, ``bf16`` or ``fp16`` (CUDA).
+        :param chars: the references' characters (kept with a saved writer, for the record).
+        :returns: what happened: steps, seconds, held-back loss before and after, references used.
+        """
+        from . import adapt as A
+
+        if refs.shape != ref_templates.shape or refs.shape[0] == 0:
+            raise GlyphError(f"adapt needs one template per reference; got {tuple(refs.shape)} references and "
+                             f"{tuple(ref_templates.shape)} templates")
+        self.reset_adaptation()
+        dev = self._device()
+        calibrated = A.calibrate_ink(refs)
+        from glyph.train import resolve_precision
+
+        writer = A.adapt_generator(self.nets["G"], to_input(calibrated).to(dev), to_input(ref_templates).to(dev),
+                                   steps=steps or A.STEPS, seconds=A.SECONDS if seconds is None else seconds,
+                                   seed=seed, precision=resolve_precision(precision, dev), progress=progress)
+        writer.chars = chars
+        self.use_writer(writer)
+        return dict(writer.report)
+
+    def use_writer(self, writer: Any) -> None:
+        """Draw with an adapted writer (from :meth:`adapt` or :func:`load_writer`) until reset."""
+        from . import adapt as A
+
+        self.reset_adaptation()
+        self._replaced = A.load_adapted(self.nets["G"], writer)
+        self._writer = writer
+
+    def reset_adaptation(self) -> None:
+        """Back to the base weights (a no-op when nothing is adapted)."""
+        from . import adapt as A
+
+        if getattr(self, "_replaced", None):
+            A.restore(self.nets["G"], self._replaced)
+        self._replaced, self._writer = {}, None
+
+    @torch.no_grad()
+    def stylize(self, refs: torch.Tensor | None, templates: torch.Tensor, batch: int | None = None) -> torch.Tensor:
+        """Glyphs of ``templates`` in the style of ``refs`` (or of the adapted writer, when one is in use).
+
+        :param refs: uint8 ``[K, 1, 64, 64]`` (255 = ink), one writer's references; ignored (may be None)
+            after :meth:`adapt` or :meth:`use_writer`, whose learned style vectors stand for them.
         :param templates: uint8 ``[N, 1, 64, 64]``, the standard-font glyphs to write.
         :param batch: templates per forward pass; None: ``STYLIZE_BATCH`` for the device.
         :returns: floats ``[N, 1, 64, 64]`` in [0, 1], 1 = ink.
@@ -388,7 +492,13 @@ class DSFGAN(Method):
         g = self.nets["G"].eval()
         dev = self._device()
         batch = batch or STYLIZE_BATCH["cpu" if dev.type == "cpu" else "accelerator"]
-        glob, detail, _ = g.encode_style(to_input(refs).unsqueeze(0).to(dev))
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            glob, detail = writer.glob.to(dev), writer.detail.to(dev)
+        elif refs is None:
+            raise GlyphError("stylize needs references (or an adapted writer)")
+        else:
+            glob, detail, _ = g.encode_style(to_input(refs).unsqueeze(0).to(dev))
         out = []
         for i in range(0, len(templates), batch):
             t = to_input(templates[i:i + batch]).to(dev)
@@ -457,6 +567,11 @@ class DSFGAN(Method):
         charset: Annotated[str | None, Opt("write a whole charset instead: gb2312-1, gb2312, common-500...")] = None,
         chars_file: Annotated[Path | None, Opt("write the characters of this UTF-8 text file")] = None,
         n_refs: Annotated[int, Opt("use at most this many references (1-64)")] = 16,
+        adapt: Annotated[bool, Opt("first fine-tune to this writer on the references named after their character "
+                                   "(about 30 s for 8 on a 2-core CPU): the largest gain in likeness")] = False,
+        save_writer: Annotated[Path | None, Opt("with --adapt: keep the adapted writer in this folder, to write "
+                                                "more later with --writer and no waiting")] = None,
+        writer: Annotated[Path | None, Opt("write in a hand saved with --save-writer (instead of --refs)")] = None,
         out: Annotated[Path, Opt("folder for one PNG per character", short="-o")] = Path("dsfgan-out"),
         sheet: Annotated[Path | None, Opt("typeset preview of the text (default: OUT/preview.png)")] = None,
         columns: Annotated[int, Opt("characters per line of the preview")] = 12,
@@ -465,11 +580,14 @@ class DSFGAN(Method):
     ) -> None:
         """Write characters in the hand of the writer whose samples are in --refs."""
         from glyph.data.charsets import is_cjk, load_charset
-        from glyph.data.refs import NAMING_HINT, load_references
+        from glyph.data.refs import NAMING_HINT
         from glyph.data.templates import PUNCTUATION, template_glyphs
-        from glyph.resources import resolve_input
 
-        if refs is None:
+        if writer is not None and (refs is not None or adapt):
+            raise GlyphError("--writer already holds an adapted hand: give it alone, without --refs or --adapt")
+        if save_writer is not None and not adapt:
+            raise GlyphError("--save-writer keeps what --adapt learns: add --adapt (and named --refs)")
+        if refs is None and writer is None:
             raise GlyphError(f"dsfgan needs --refs FOLDER: a folder with one photo or scan per character of the "
                              f"writer to imitate (any file names; {NAMING_HINT} to keep track); 4 to 16 samples work "
                              f"best (try --refs example:handwriting)")
@@ -494,21 +612,16 @@ class DSFGAN(Method):
             text = DEMO_TEXT
             ctx.note(f"no --text given: writing the demo text {DEMO_TEXT}")
 
-        ref_set = load_references(resolve_input(refs), size=64, require_names=False)  # style needs no names
-        for path, why in ref_set.skipped:
-            ctx.skip(path, why)
-        images = torch.from_numpy(ref_set.images).unsqueeze(1)
-        chosen = list(range(len(ref_set)))
-        if len(chosen) > n_refs:
-            g = torch.Generator().manual_seed(ctx.seed if ctx.seed is not None else 0)
-            chosen = sorted(torch.randperm(len(chosen), generator=g)[:n_refs].tolist())
-            ctx.note(f"{len(ref_set)} references found; using {n_refs} of them (--n-refs)")
-        used = [Path(ref_set.files[i]).name for i in chosen]
-        ctx.note(f"references used ({len(used)}): {', '.join(used)}")
-        if len(used) < RECOMMENDED[0]:
-            ctx.note(f"only {len(used)} reference{'s' * (len(used) != 1)}: the style is guessed from little; "
-                     f"{RECOMMENDED[0]}-{RECOMMENDED[1]} samples of varied characters give the best likeness "
-                     f"(see docs/methods/dsfgan.md for measured accuracy by count)")
+        from . import adapt as A
+
+        images = torch.zeros(0, 1, 64, 64, dtype=torch.uint8)
+        if writer is not None:
+            saved = A.load_writer(Path(writer), A.base_id(self.nets["G"]))
+            self.use_writer(saved)
+            ctx.note(f"writing in the hand saved in {writer} (adapted on {len(saved.chars)} references: "
+                     f"{saved.chars})")
+        else:
+            images = self._references(ctx, str(refs), n_refs, adapt, save_writer)
 
         wanted: list[str] = []
         for ch in text:
@@ -529,12 +642,14 @@ class DSFGAN(Method):
                              "--text with Chinese or Japanese characters")
         t = torch.from_numpy(np.stack([templates.glyphs[ch] for ch in todo])).unsqueeze(1)
         try:
-            result = self.stylize(images[chosen], t)
+            result = self.stylize(images, t)
         except (torch.OutOfMemoryError, RuntimeError) as e:
             if "memory" not in str(e).lower():
                 raise
-            raise GlyphError(f"out of memory with {len(chosen)} references; lower --n-refs (8 is plenty) or use "
+            raise GlyphError(f"out of memory with {len(images)} references; lower --n-refs (8 is plenty) or use "
                              f"--device cpu") from None
+        finally:
+            self.reset_adaptation()
         shown = 1.0 - result[:, 0].numpy()
         glyphs = dict(zip(todo, shown, strict=True))
         for ch, img in glyphs.items():
@@ -554,7 +669,77 @@ class DSFGAN(Method):
             ctx.report.written.append(Path(font))
             ctx.note(f"font '{family}' with {len(report.chars)} glyphs: install it with glyph font install {font}")
         ctx.report.numbers["characters"] = float(len(todo))
-        ctx.report.numbers["references"] = float(len(chosen))
+        ctx.report.numbers["references"] = float(len(images))
+
+    def _references(self, ctx: RunContext, refs: str, n_refs: int, adapt: bool, save_writer: Path | None
+                    ) -> torch.Tensor:
+        """Load the style references (``run``'s --refs); with ``adapt``, fine-tune on the named ones first."""
+        from glyph.data.charsets import is_cjk
+        from glyph.data.refs import load_references
+        from glyph.resources import resolve_input
+
+        ref_set = load_references(resolve_input(refs), size=64, require_names=False)  # style needs no names
+        for path, why in ref_set.skipped:
+            ctx.skip(path, why)
+        keep = []
+        for i, ch in enumerate(ref_set.chars):
+            if ch and not is_cjk(ch):  # kana, Hangul: glyph learned hands from hanzi/kanji only
+                ctx.skip(ref_set.files[i], f"{ch} is not a CJK ideograph; dsfgan reads a hand from hanzi/kanji "
+                                           f"samples only, so this one is left out")
+            else:
+                keep.append(i)
+        if not keep:
+            raise GlyphError("no reference shows a CJK ideograph; give photos of hanzi/kanji written by the person")
+        chosen = keep
+        if len(chosen) > n_refs:
+            g = torch.Generator().manual_seed(ctx.seed if ctx.seed is not None else 0)
+            chosen = sorted(chosen[i] for i in torch.randperm(len(chosen), generator=g)[:n_refs].tolist())
+            ctx.note(f"{len(keep)} references found; using {n_refs} of them (--n-refs)")
+        used = [Path(ref_set.files[i]).name for i in chosen]
+        ctx.note(f"references used ({len(used)}): {', '.join(used)}")
+        if len(used) < RECOMMENDED[0]:
+            ctx.note(f"only {len(used)} reference{'s' * (len(used) != 1)}: the style is guessed from little; "
+                     f"{RECOMMENDED[0]}-{RECOMMENDED[1]} samples of varied characters give the best likeness "
+                     f"(see docs/methods/dsfgan.md for measured accuracy by count)")
+        named = sorted({ref_set.chars[i] for i in chosen if ref_set.chars[i]})
+        if len(chosen) > 1 and len(named) == 1 and all(ref_set.chars[i] for i in chosen):
+            ctx.note(f"all {len(chosen)} references show {named[0]}: one character says little about a hand; "
+                     f"samples of different characters give a better likeness")
+        images = torch.from_numpy(ref_set.images[chosen]).unsqueeze(1)
+        if adapt:
+            self._adapt_to(ctx, images, [ref_set.chars[i] for i in chosen], save_writer)
+        return images
+
+    def _adapt_to(self, ctx: RunContext, images: torch.Tensor, chars: list[str], save_writer: Path | None) -> None:
+        """``run --adapt``: fine-tune on the named references (and save the writer when asked)."""
+        from glyph.data.templates import template_glyphs
+
+        from . import adapt as A
+
+        found = template_glyphs([c for c in chars if c]).glyphs
+        pairs = [i for i, c in enumerate(chars) if c in found]
+        if not pairs:
+            ctx.note("--adapt needs references named after their character (永.jpg, U+6C38.png, or cut by glyph "
+                     "data sheet); none is, so the hand is read from the references without adapting")
+            if save_writer is not None:
+                ctx.skip(str(save_writer), "nothing was adapted, so no writer was saved")
+            return
+        if len(pairs) < len(chars):
+            ctx.note(f"--adapt learns from the {len(pairs)} references named after a character; the other "
+                     f"{len(chars) - len(pairs)} still shape the style")
+        # References are normalised with a wider margin than templates and training glyphs: same frame first.
+        refs = A.reframe(images[pairs])
+        templates = torch.from_numpy(np.stack([found[chars[i]] for i in pairs])).unsqueeze(1)
+        report = self.adapt(refs, templates, seed=ctx.seed or 0, chars="".join(chars[i] for i in pairs),
+                            progress=lambda done, total: ctx.advance("adapting to the writer", done, total))
+        ctx.note(f"adapted to the writer in {report['seconds']:.0f} s ({report['steps']:.0f} steps on "
+                 f"{report['train_refs']:.0f} references, {report['held_refs']:.0f} held back to decide when to "
+                 f"stop)")
+        ctx.report.numbers["adapt_seconds"] = round(report["seconds"], 1)
+        if save_writer is not None:
+            path = A.save_writer(self._writer, Path(save_writer), A.base_id(self.nets["G"]))
+            ctx.report.written.append(path)
+            ctx.note(f"writer saved: write more in this hand with glyph run dsfgan --writer {save_writer} --text ...")
 
 
 def _file_name(ch: str) -> str:

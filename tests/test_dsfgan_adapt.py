@@ -1,0 +1,180 @@
+"""dsfgan for a new writer: references change the output, run-time adaptation, saved writers, bad input."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+
+import pytest
+import torch
+
+from glyph.imageio import read_image
+
+from .conftest import run_glyph
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dsfgan-adapt") / "run"
+    r = run_glyph("train", "dsfgan", "--preset", "tiny", "--out", str(out))  # the embedded writers
+    assert r.code == 0, r.err
+    return out
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    from glyph.resources import examples_root
+
+    folder = tmp_path / "mywriter"
+    folder.mkdir()
+    for p in sorted((examples_root() / "handwriting").iterdir()):
+        shutil.copy(p, folder / p.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_run):
+    from glyph.train import load_run
+
+    return load_run(tiny_run, "dsfgan", device="cpu")
+
+
+def _spearman(a: list[float], b: list[float]) -> float:
+    ra, rb = (torch.tensor(x).argsort().argsort().float() for x in (a, b))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / (ra.norm() * rb.norm()))
+
+
+def test_references_change_the_output_and_more_so_for_more_different_writers():
+    """The shipped model: the same templates with five writers' references give measurably different glyphs,
+    and the pairs of writers that differ most in their real glyphs differ most in the generated ones."""
+    from glyph.data.sources import open_dataset
+    from glyph.loader import get_registry
+    from glyph.train import load_run
+
+    data = open_dataset("embedded")
+    model = load_run(get_registry().method("dsfgan").obj.shipped_weights(), "dsfgan", device="cpu")
+    names, w, ch = data.classes["writer"], data.labels["writer"], data.labels["char"]
+    common = sorted(set.intersection(*(set(ch[w == i].tolist()) for i in range(len(names)))))
+    pick = [common[i] for i in torch.randperm(len(common), generator=torch.Generator().manual_seed(0))[:40]]
+    ref_chars, target_chars = pick[:8], pick[8:]
+
+    def images(writer: int, chars: list[int]) -> torch.Tensor:
+        return data.images[[int(torch.nonzero((w == writer) & (ch == c))[0]) for c in chars]]
+
+    templates = images(names.index("noto-sans-sc-regular"), target_chars)
+    writers = [i for i, n in enumerate(names) if n != "noto-sans-sc-regular"]
+    out = {i: model.stylize(images(i, ref_chars), templates) for i in writers}
+    real = {i: images(i, target_chars).float() / 255 for i in writers}
+    pairs = list(itertools.combinations(writers, 2))
+    d_out = [float((out[a] - out[b]).abs().mean()) for a, b in pairs]
+    d_real = [float((real[a] - real[b]).abs().mean()) for a, b in pairs]
+    assert min(d_out) > 0.03  # every pair of writers is told apart (a style-blind model gives 0)
+    assert _spearman(d_real, d_out) > 0.6  # measured 0.89 with the shipped weights
+
+
+def test_adapt_moves_towards_the_references_and_reset_restores_the_base(tiny_model, embedded_pairs):
+    refs, templates = embedded_pairs
+    before = {k: v.clone() for k, v in tiny_model.nets["G"].state_dict().items()}
+    base_out = tiny_model.stylize(refs, templates)
+    base_err = float((base_out - refs.float() / 255).abs().mean())
+    report = tiny_model.adapt(refs, templates, steps=60, seconds=60, seed=0)
+    adapted = tiny_model.stylize(None, templates)  # the adapted writer stands for the references
+    assert report["steps"] >= 1 and report["held_refs"] == 2 and report["train_refs"] == 6
+    assert float((adapted - refs.float() / 255).abs().mean()) < base_err
+    tiny_model.reset_adaptation()
+    after = tiny_model.nets["G"].state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert torch.equal(tiny_model.stylize(refs, templates), base_out)
+
+
+@pytest.fixture(scope="module")
+def embedded_pairs():
+    """Eight glyphs of one writer with their templates (uint8)."""
+    from glyph.data.sources import open_dataset
+
+    data = open_dataset("embedded")
+    names, w, ch = data.classes["writer"], data.labels["writer"], data.labels["char"]
+    writer, template = names.index("ukai-cn"), names.index("noto-sans-sc-regular")
+    both = sorted(set(ch[w == writer].tolist()) & set(ch[w == template].tolist()))[:8]
+    rows = [int(torch.nonzero((w == writer) & (ch == c))[0]) for c in both]
+    trows = [int(torch.nonzero((w == template) & (ch == c))[0]) for c in both]
+    return data.images[rows], data.images[trows]
+
+
+def test_calibration_brings_faded_ink_to_full_and_leaves_full_ink_alone():
+    from glyph.plugins.dsfgan import adapt
+
+    full = torch.zeros(1, 1, 64, 64, dtype=torch.uint8)
+    full[..., 20:44, 30:34] = 255
+    full[..., 20:44, 29] = 90  # a soft edge
+    faded = (full.float() * 0.55).to(torch.uint8)
+    out = adapt.calibrate_ink(torch.cat([full, faded]))
+    assert torch.equal(out[0], full[0])
+    assert int(out[1].max()) == 255 and int((out[1] > 8).sum()) == int((faded[0] > 8).sum())  # no wider
+
+
+def test_run_adapt_saves_a_writer_that_writes_the_same_later(tiny_run, photos, tmp_path):
+    out, saved, later, plain = tmp_path / "out", tmp_path / "myhand", tmp_path / "later", tmp_path / "plain"
+    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永和",
+                  "--adapt", "--save-writer", str(saved), "--out", str(out))
+    assert r.code == 0, r.err
+    assert "adapted to the writer in" in r.err and "2 held back" in r.err
+    assert (saved / "writer.safetensors").is_file()
+    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--writer", str(saved), "--text", "永和",
+                  "--out", str(later))
+    assert r.code == 0, r.err
+    assert "writing in the hand saved in" in r.err
+    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永和",
+                  "--out", str(plain))
+    assert r.code == 0, r.err
+    a, b, c = (read_image(f / "永.png")[0] for f in (out, later, plain))
+    assert abs(a - b).max() < 0.05  # the saved writer (fp16) draws what the adapted model drew
+    assert abs(a - c).mean() > 0.005  # and adapting changed what is drawn
+
+
+def test_adapt_without_named_references_says_so_and_runs(tiny_run, photos, tmp_path):
+    for i, p in enumerate(sorted(photos.iterdir())):
+        p.rename(photos / f"IMG_{i:04d}.jpg")
+    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永",
+                  "--adapt", "--out", str(tmp_path / "out"))
+    assert r.code == 0, r.err
+    assert "--adapt needs references named after their character" in r.err
+    assert (tmp_path / "out" / "永.png").is_file()
+
+
+def test_odd_references_get_one_line_each_and_the_run_goes_on(tiny_run, photos, tmp_path):
+    shutil.copy(photos / "书.jpg", photos / "あ.jpg")  # kana: not a hand glyph learned from hanzi
+    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永",
+                  "--out", str(tmp_path / "out"))
+    assert r.code == 0, r.err
+    assert "あ is not a CJK ideograph" in r.err and "references used (8)" in r.err
+    same = tmp_path / "same"
+    same.mkdir()
+    for i in range(3):
+        shutil.copy(photos / "书.jpg", same / f"书_{i}.jpg")
+    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(same), "--text", "永",
+                  "--out", str(tmp_path / "out2"))
+    assert r.code == 0, r.err
+    assert "all 3 references show 书" in r.err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--refs", "{photos}", "--save-writer", "{tmp}/w"], "--save-writer keeps what --adapt learns"),
+    (["--refs", "{photos}", "--writer", "{tmp}/w"], "--writer already holds an adapted hand"),
+    (["--writer", "{tmp}"], "holds no saved writer"),
+])
+def test_bad_writer_options_get_one_line(tiny_run, photos, tmp_path, args, message):
+    args = [a.replace("{photos}", str(photos)).replace("{tmp}", str(tmp_path)) for a in args]
+    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), *args, "--out", str(tmp_path / "o"))
+    assert r.code == 1 and message in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_writer_adapted_from_other_weights_is_refused(tiny_run, photos, tmp_path):
+    saved = tmp_path / "myhand"
+    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永", "--adapt",
+                  "--save-writer", str(saved), "--out", str(tmp_path / "o1"))
+    assert r.code == 0, r.err
+    r = run_glyph("run", "dsfgan", "--writer", str(saved), "--text", "永", "--out", str(tmp_path / "o2"))
+    assert r.code == 1 and "adapted from other dsfgan weights" in r.err and "Traceback" not in r.err
