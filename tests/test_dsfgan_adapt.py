@@ -13,6 +13,15 @@ from glyph.imageio import read_image
 from .conftest import run_glyph
 
 
+def glyph_cli(capsys, *args: str) -> tuple[int, str]:
+    """``glyph ARGS`` in this process (no start-up per call): exit code and what it said on stderr."""
+    from glyph.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    return int(exit_.value.code or 0), capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("dsfgan-adapt") / "run"
@@ -114,49 +123,49 @@ def test_calibration_brings_faded_ink_to_full_and_leaves_full_ink_alone():
     assert int(out[1].max()) == 255 and int((out[1] > 8).sum()) == int((faded[0] > 8).sum())  # no wider
 
 
-def test_run_adapt_saves_a_writer_that_writes_the_same_later(tiny_run, photos, tmp_path):
+def test_run_adapt_saves_a_writer_that_writes_the_same_later(capsys, tiny_run, photos, tmp_path):
     out, saved, later, plain = tmp_path / "out", tmp_path / "myhand", tmp_path / "later", tmp_path / "plain"
-    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永和",
-                  "--adapt", "--save-writer", str(saved), "--out", str(out))
-    assert r.code == 0, r.err
-    assert "adapted to the writer in" in r.err and "2 held back" in r.err
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永和",
+                          "--adapt", "--save-writer", str(saved), "--out", str(out))
+    assert code == 0, err
+    assert "adapted to the writer in" in err and "2 held back" in err
     assert (saved / "writer.safetensors").is_file()
-    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--writer", str(saved), "--text", "永和",
-                  "--out", str(later))
-    assert r.code == 0, r.err
-    assert "writing in the hand saved in" in r.err
-    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永和",
-                  "--out", str(plain))
-    assert r.code == 0, r.err
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--writer", str(saved), "--text", "永和",
+                          "--out", str(later))
+    assert code == 0, err
+    assert "writing in the hand saved in" in err
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永和",
+                          "--out", str(plain))
+    assert code == 0, err
     a, b, c = (read_image(f / "永.png")[0] for f in (out, later, plain))
     assert abs(a - b).max() < 0.05  # the saved writer (fp16) draws what the adapted model drew
     assert abs(a - c).mean() > 0.005  # and adapting changed what is drawn
 
 
-def test_adapt_without_named_references_says_so_and_runs(tiny_run, photos, tmp_path):
+def test_adapt_without_named_references_says_so_and_runs(capsys, tiny_run, photos, tmp_path):
     for i, p in enumerate(sorted(photos.iterdir())):
         p.rename(photos / f"IMG_{i:04d}.jpg")
-    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永",
-                  "--adapt", "--out", str(tmp_path / "out"))
-    assert r.code == 0, r.err
-    assert "--adapt needs references named after their character" in r.err
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永",
+                          "--adapt", "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert "--adapt needs references named after their character" in err
     assert (tmp_path / "out" / "永.png").is_file()
 
 
-def test_odd_references_get_one_line_each_and_the_run_goes_on(tiny_run, photos, tmp_path):
+def test_odd_references_get_one_line_each_and_the_run_goes_on(capsys, tiny_run, photos, tmp_path):
     shutil.copy(photos / "书.jpg", photos / "あ.jpg")  # kana: not a hand glyph learned from hanzi
-    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永",
-                  "--out", str(tmp_path / "out"))
-    assert r.code == 0, r.err
-    assert "あ is not a CJK ideograph" in r.err and "references used (8)" in r.err
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永",
+                          "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert "あ is not a CJK ideograph" in err and "references used (8)" in err
     same = tmp_path / "same"
     same.mkdir()
     for i in range(3):
         shutil.copy(photos / "书.jpg", same / f"书_{i}.jpg")
-    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(same), "--text", "永",
-                  "--out", str(tmp_path / "out2"))
-    assert r.code == 0, r.err
-    assert "all 3 references show 书" in r.err
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--refs", str(same), "--text", "永",
+                          "--out", str(tmp_path / "out2"))
+    assert code == 0, err
+    assert "all 3 references show 书" in err
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -164,17 +173,38 @@ def test_odd_references_get_one_line_each_and_the_run_goes_on(tiny_run, photos, 
     (["--refs", "{photos}", "--writer", "{tmp}/w"], "--writer already holds an adapted hand"),
     (["--writer", "{tmp}"], "holds no saved writer"),
 ])
-def test_bad_writer_options_get_one_line(tiny_run, photos, tmp_path, args, message):
+def test_bad_writer_options_get_one_line(capsys, tiny_run, photos, tmp_path, args, message):
     args = [a.replace("{photos}", str(photos)).replace("{tmp}", str(tmp_path)) for a in args]
-    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), *args, "--out", str(tmp_path / "o"))
-    assert r.code == 1 and message in r.err and "Traceback" not in r.err
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), *args, "--out", str(tmp_path / "o"))
+    assert code == 1 and message in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
 
 
-def test_a_writer_adapted_from_other_weights_is_refused(tiny_run, photos, tmp_path):
+def test_a_writer_adapted_from_other_weights_is_refused(capsys, tiny_run, photos, tmp_path):
     saved = tmp_path / "myhand"
-    r = run_glyph("run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永", "--adapt",
-                  "--save-writer", str(saved), "--out", str(tmp_path / "o1"))
-    assert r.code == 0, r.err
-    r = run_glyph("run", "dsfgan", "--writer", str(saved), "--text", "永", "--out", str(tmp_path / "o2"))
-    assert r.code == 1 and "adapted from other dsfgan weights" in r.err and "Traceback" not in r.err
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永",
+                          "--adapt", "--save-writer", str(saved), "--out", str(tmp_path / "o1"))
+    assert code == 0, err
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--writer", str(saved), "--text", "永",
+                          "--out", str(tmp_path / "o2"))
+    assert code == 1 and "adapted from other dsfgan weights" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("source", ["--charset", "--chars-file"])
+def test_a_whole_charset_or_file_ends_in_a_preview_and_a_font(capsys, tiny_run, photos, tmp_path, source):
+    """The font path end to end (it once crashed in the typesetter after writing every glyph)."""
+    from fontTools.ttLib import TTFont
+
+    value = "common-20"
+    if source == "--chars-file":
+        value = str(tmp_path / "chars.txt")
+        (tmp_path / "chars.txt").write_text("永和九年\n岁在癸丑", encoding="utf-8")
+    out, font = tmp_path / "out", tmp_path / "hand.otf"
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), source, value,
+                          "--font", str(font), "--out", str(out))
+    assert code == 0, err
+    pngs = [p for p in out.glob("*.png") if p.name != "preview.png"]
+    assert len(pngs) == (20 if source == "--charset" else 8)
+    assert (out / "preview.png").is_file()
+    cmap = TTFont(str(font)).getBestCmap()
+    assert {chr(c) for c in cmap} >= {p.stem for p in pngs}

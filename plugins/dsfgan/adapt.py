@@ -34,7 +34,7 @@ from .model import Generator, sobel_magnitude
 # Defaults live here, once: the CLI and the evaluation read them.
 STEPS = 150  # at most this many steps
 SECONDS = 60.0  # and at most this long (the budget for 8 references on a 2-core CPU)
-LR = 3e-4
+LR = 5e-4
 PULL = 0.01  # per-step pull of moved weights back towards the base: bounds the drift at about LR / PULL
 EVAL_EVERY = 10
 PATIENCE = 3  # evaluations in a row worse than the base model before stopping

@@ -601,7 +601,7 @@ class DSFGAN(Method):
         if sum(given) > 1:
             raise GlyphError("give only one of --text, --charset and --chars-file")
         if charset is not None:
-            text = load_charset(charset).chars
+            text = "".join(load_charset(charset).chars)
         elif chars_file is not None:
             try:
                 text = Path(chars_file).read_text(encoding="utf-8")
