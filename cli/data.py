@@ -12,8 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from glyph.errors import GlyphError
+from glyph.paths import check_output_dir, check_output_file
 
 from .console import STATE, err, info, out, warn
+from .options import COUNT, SHARE, SIZE, bounded
 
 app = typer.Typer(help="Datasets: fonts, render, synth, pack, merge, show, refs, sheet, damage.", no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,13 +132,14 @@ def render(
     fonts_: str = typer.Option("corpus", "--fonts", help="corpus, corpus ids, PATH[:FACE] or family names, comma "
                                "separated"),
     charset: str = typer.Option("gb2312-1", help="gb2312-1, gb2312, jis-1, common-N, a text file or characters"),
-    size: int = typer.Option(64, help="canvas size in pixels"),
+    size: int = typer.Option(64, help="canvas size in pixels", callback=SIZE),
     margin: float = typer.Option(0.06, help="margin on each side, as a fraction of the size"),
     fit: Fit = typer.Option(Fit.box, help="box: fill the box with the glyph's ink; em: keep size relative to the em"),
     layout: str = typer.Option(None, help="folder layout (default writers); ignored for .safetensors"),
-    unseen_chars: float = typer.Option(0.1, help="share of characters held out as unseen (recorded in metadata)"),
+    unseen_chars: float = typer.Option(0.1, help="share of characters held out as unseen (recorded in metadata)",
+                                      callback=SHARE),
     unseen_writers: float = typer.Option(0.0, help="share of fonts held out as unseen writers (never the template "
-                                         "face, corpus.toml's standard_content)"),
+                                         "face, corpus.toml's standard_content)", callback=SHARE),
     split_seed: int = typer.Option(0, help="seed of the split"),
 ) -> None:
     """Render a charset with fonts into a dataset (one writer per face), on all cores."""
@@ -144,8 +147,9 @@ def render(
     from glyph.data.fonts import parse_font_specs
     from glyph.data.loader import make_splits
     from glyph.data.render import RenderSpec, render_dataset
-    from glyph.data.sources import save_dataset
+    from glyph.data.sources import check_dataset_output, save_dataset
 
+    check_dataset_output(out_path)
     try:
         spec = RenderSpec(size=size, margin=margin, fit=fit.value)
     except ValueError as e:
@@ -172,17 +176,19 @@ def render(
 @app.command("synth")
 def synth(
     out_path: Path = typer.Option(..., "--out", "-o", help="a .safetensors(.gz) file or a new folder"),
-    writers: int = typer.Option(..., "--writers", "-n", help="how many synthetic writers"),
+    writers: int = typer.Option(..., "--writers", "-n", help="how many synthetic writers", callback=COUNT),
     charset: str = typer.Option("gb2312-1", help="gb2312-1, gb2312, jis-1, common-N, a text file or characters"),
     seed: int = typer.Option(0, help="seed of the writers (same seed, same writers and glyphs)"),
-    first_writer: int = typer.Option(0, help="index of the first writer: shards of a large set, e.g. 0, 250, 500"),
-    size: int = typer.Option(64, help="canvas size in pixels"),
+    first_writer: int = typer.Option(0, help="index of the first writer: shards of a large set, e.g. 0, 250, 500",
+                                      callback=bounded(0)),
+    size: int = typer.Option(64, help="canvas size in pixels", callback=SIZE),
     margin: float = typer.Option(0.06, help="margin on each side, as a fraction of the size"),
     strokes: Path = typer.Option(None, help="hanzi-writer-data folder (default: glyph's cache, filled by "
                                  "`bash .ci/setup --corpus-extra`)"),
     layout: str = typer.Option(None, help="folder layout (default writers); ignored for .safetensors"),
-    unseen_chars: float = typer.Option(0.1, help="share of characters held out as unseen (recorded in metadata)"),
-    unseen_writers: float = typer.Option(0.1, help="share of synthetic writers held out as unseen"),
+    unseen_chars: float = typer.Option(0.1, help="share of characters held out as unseen (recorded in metadata)",
+                                      callback=SHARE),
+    unseen_writers: float = typer.Option(0.1, help="share of synthetic writers held out as unseen", callback=SHARE),
     split_seed: int = typer.Option(0, help="seed of the split"),
 ) -> None:
     """Draw a charset by procedural pen writers (stroke data from hanzi-writer-data), on all cores."""
@@ -191,9 +197,10 @@ def synth(
     from glyph.data.charsets import load_charset
     from glyph.data.loader import make_splits
     from glyph.data.render import RenderSpec
-    from glyph.data.sources import save_dataset
+    from glyph.data.sources import check_dataset_output, save_dataset
     from glyph.data.synth import synth_dataset
 
+    check_dataset_output(out_path)
     try:
         spec = RenderSpec(size=size, margin=margin)
     except ValueError as e:
@@ -222,11 +229,13 @@ def pack(
     src: str = typer.Argument(..., help="dataset folder (any layout), packed file, or 'embedded'"),
     out_path: Path = typer.Argument(..., help="output .safetensors or .safetensors.gz"),
     layout: str = typer.Option(None, help="layout of SRC (default: detected): writers, styles, classes, flat"),
-    size: int = typer.Option(None, help="resize to this square size (default: keep a common square size, else 64)"),
+    size: int = typer.Option(None, help="resize to this square size (default: keep a common square size, else 64)",
+                              callback=SIZE),
     ink: Ink = typer.Option(Ink.auto, help="ink polarity of the files: dark on light, light on dark, or auto"),
-    channels: int = typer.Option(None, help="1 (glyphs) or 3 (colour); default: detected for flat folders"),
-    unseen_chars: float = typer.Option(None, help="recompute the split: share of unseen characters"),
-    unseen_writers: float = typer.Option(None, help="recompute the split: share of unseen writers"),
+    channels: int = typer.Option(None, help="1 (glyphs) or 3 (colour); default: detected for flat folders",
+                                  callback=bounded(1, 3)),
+    unseen_chars: float = typer.Option(None, help="recompute the split: share of unseen characters", callback=SHARE),
+    unseen_writers: float = typer.Option(None, help="recompute the split: share of unseen writers", callback=SHARE),
     split_seed: int = typer.Option(0, help="seed of a recomputed split"),
 ) -> None:
     """Convert any dataset into one packed file that loads in a fraction of a second."""
@@ -236,6 +245,7 @@ def pack(
 
     if not is_packed(out_path):
         raise GlyphError(f"OUT must end in .safetensors or .safetensors.gz, got {out_path.name}")
+    check_output_file(out_path, "OUT")
     data = open_dataset(src, layout, size=size, ink=ink.value, channels=channels)
     _report_skipped(data.meta.get("skipped", []))
     if unseen_chars is not None or unseen_writers is not None:
@@ -261,6 +271,7 @@ def merge(
         raise GlyphError(f"--out must end in .safetensors or .safetensors.gz, got {out_path.name}")
     if out_path.exists():
         raise GlyphError(f"{out_path} exists; choose a new file so nothing is overwritten")
+    check_output_file(out_path)
     data = merge_datasets([(Path(src).name.split(".")[0] or src, open_dataset(src)) for src in sources])
     save_dataset(data, out_path)
     counts: dict[str, int] = {}
@@ -275,8 +286,8 @@ def merge(
 def show(
     src: str = typer.Argument(..., help="dataset folder, packed file, or 'embedded'"),
     out_path: Path = typer.Option(..., "--out", "-o", help="grid image to write (.png)"),
-    n: int = typer.Option(64, help="how many images"),
-    cols: int = typer.Option(None, help="images per row (default: square)"),
+    n: int = typer.Option(64, help="how many images", callback=bounded(1, 100_000)),
+    cols: int = typer.Option(None, help="images per row (default: square)", callback=bounded(1, 10_000)),
     writer: str = typer.Option(None, help="only this writer / style"),
     layout: str = typer.Option(None, help="layout of SRC (default: detected)"),
     seed: int = typer.Option(None, help="random sample with this seed (default: the first N)"),
@@ -288,6 +299,7 @@ def show(
     from glyph.grid import glyphs_for_display, tile
     from glyph.imageio import write_image
 
+    check_output_file(out_path)
     data = open_dataset(src, layout)
     rows = torch.arange(len(data))
     if writer is not None:
@@ -309,14 +321,15 @@ def _write_refset(refs, out_dir: Path) -> int:
     import numpy as np
 
     from glyph.imageio import write_image
+    from glyph.paths import inside, safe_name
 
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise GlyphError(f"{out_dir} is not empty; choose a new folder so nothing is overwritten")
+    check_output_dir(out_dir)
     counts: dict[str, int] = {}
     for img, ch in zip(refs.images, refs.chars, strict=True):
         counts[ch] = counts.get(ch, 0) + 1
-        name = ch if counts[ch] == 1 else f"{ch}_{counts[ch]}"
-        write_image(out_dir / f"{name}.png", 1.0 - img.astype(np.float32) / 255.0)
+        # The character comes from the user's text or file names: '/' or '.' must not leave the folder.
+        name = safe_name(ch) if counts[ch] == 1 else f"{safe_name(ch)}_{counts[ch]}"
+        write_image(inside(out_dir, f"{name}.png"), 1.0 - img.astype(np.float32) / 255.0)
     return len(refs.chars)
 
 
@@ -324,12 +337,13 @@ def _write_refset(refs, out_dir: Path) -> int:
 def refs(
     folder: Path = typer.Argument(..., help="photos or scans, each named after its character (永.png, U+6C38.png)"),
     out_path: Path = typer.Option(..., "--out", "-o", help="new folder for the clean references"),
-    size: int = typer.Option(64, help="output size in pixels"),
+    size: int = typer.Option(64, help="output size in pixels", callback=SIZE),
     ink: Ink = typer.Option(Ink.auto, help="ink polarity of the photos"),
 ) -> None:
     """Normalise photos of handwriting into clean references (levelled, cropped to the ink, centred)."""
     from glyph.data.refs import load_references
 
+    check_output_dir(out_path)
     result = load_references(folder, size=size, ink=ink.value)
     _report_skipped(result.skipped)
     n = _write_refset(result, out_path)
@@ -344,13 +358,14 @@ def sheet(
     text: str = typer.Option(..., help="the characters on the sheet, in reading order (rows, left to right)"),
     out_path: Path = typer.Option(..., "--out", "-o", help="new folder for the references"),
     grid: str = typer.Option(None, help="ROWSxCOLS when automatic slicing fails, e.g. 4x5"),
-    size: int = typer.Option(64, help="output size in pixels"),
+    size: int = typer.Option(64, help="output size in pixels", callback=SIZE),
     ink: Ink = typer.Option(Ink.auto, help="ink polarity of the photo"),
 ) -> None:
     """Slice a photographed sheet of characters into one clean reference per character."""
     from glyph.data.refs import slice_sheet
     from glyph.imageio import read_image
 
+    check_output_dir(out_path)
     shape = None
     if grid:
         rows, _, cols = grid.lower().partition("x")
@@ -368,9 +383,9 @@ def damage(
     src: str = typer.Argument(..., help="clean glyphs: dataset folder, packed file or 'embedded'"),
     out_path: Path = typer.Option(..., "--out", "-o", help="new folder: damaged/, clean/ and template/"),
     seed: int = typer.Option(0, help="seed of the damage (same seed, same damage)"),
-    k: int = typer.Option(3, help="distinct wear operations per glyph"),
+    k: int = typer.Option(3, help="distinct wear operations per glyph", callback=bounded(0)),
     strength: float = typer.Option(1.0, help="severity (0: none, 1: default, 2: heavy)"),
-    n: int = typer.Option(None, help="only the first N glyphs"),
+    n: int = typer.Option(None, help="only the first N glyphs", callback=COUNT),
     template_font: str = typer.Option("noto-sans-sc-regular", help="font of the standard-form channel (template/); "
                                       "'none' to skip"),
     layout: str = typer.Option(None, help="layout of SRC (default: detected)"),
@@ -381,20 +396,22 @@ def damage(
     from glyph.data.damage import Damage, damage_images
     from glyph.data.sources import open_dataset
     from glyph.imageio import write_image
+    from glyph.paths import inside, safe_name
 
+    check_output_dir(out_path)
     data = open_dataset(src, layout)
     if data.channels != 1:
         raise GlyphError(f"{src} holds colour images; damage works on glyphs (one channel)")
     if n is not None:
         data = data.subset(slice(0, n))
-    if out_path.exists() and any(out_path.iterdir()):
-        raise GlyphError(f"{out_path} is not empty; choose a new folder so nothing is overwritten")
+    check_output_dir(out_path)
     damaged = damage_images(data.images, seed=seed, config=Damage(k=k, strength=strength)).numpy()
     chars = data.label_names("char") if "char" in data.labels else [f"{i:06d}" for i in range(len(data))]
     writers = data.label_names("writer") if "writer" in data.labels else ["all"] * len(data)
+    # Class names come from the dataset file: made safe and kept inside --out (a crafted '../..' must not escape).
     for i, (ch, w) in enumerate(zip(chars, writers, strict=True)):
-        write_image(out_path / "damaged" / w / f"{ch}.png", 1.0 - damaged[i, 0] / 255.0)
-        write_image(out_path / "clean" / w / f"{ch}.png", 1.0 - data.images[i, 0].numpy() / 255.0)
+        write_image(inside(out_path, "damaged", w, f"{safe_name(ch)}.png"), 1.0 - damaged[i, 0] / 255.0)
+        write_image(inside(out_path, "clean", w, f"{safe_name(ch)}.png"), 1.0 - data.images[i, 0].numpy() / 255.0)
     if "char" in data.labels and template_font != "none":
         from glyph.data.fonts import parse_font_specs
         from glyph.data.render import RenderSpec, render_faces
@@ -407,7 +424,8 @@ def damage(
             warn(f"no template/ written: {e}")
         else:
             for img, ch in zip(r.images, r.chars, strict=True):
-                write_image(out_path / "template" / f"{ch}.png", 1.0 - img.astype(np.float32) / 255.0)
+                write_image(inside(out_path, "template", f"{safe_name(ch)}.png"),
+                            1.0 - img.astype(np.float32) / 255.0)
             if r.dropped:
                 warn(f"template font lacks {sum(len(v) for v in r.dropped.values())} character(s)")
     info(f"wrote {len(data)} damaged/clean pairs to {out_path}")

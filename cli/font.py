@@ -7,8 +7,10 @@ from pathlib import Path
 import typer
 
 from glyph.errors import GlyphError
+from glyph.paths import check_output_file
 
 from .console import info, out, warn
+from .options import SIZE, bounded
 
 app = typer.Typer(help="Fonts: build an OpenType font from glyph images, show it, install it.", no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,7 +22,7 @@ def build(
     name: str = typer.Option(..., "--name", help="font family name, e.g. 'My Hand'"),
     out_path: Path = typer.Option(..., "--out", "-o", help="font file: NAME.otf (CFF) or NAME.ttf (TrueType)"),
     style: str = typer.Option("Regular", help="style name (Regular, Bold, Light...)"),
-    em: int = typer.Option(1000, "--em", help="units per em"),
+    em: int = typer.Option(1000, "--em", help="units per em", callback=bounded(16, 16384)),
     ink: str = typer.Option("auto", help="ink of the images: auto, dark (on white) or light"),
 ) -> None:
     """Trace each glyph image to outlines and write an installable font."""
@@ -31,6 +33,7 @@ def build(
     if out_path.suffix.lower() not in (".otf", ".ttf"):
         raise GlyphError(f"give the font file a .otf (CFF outlines) or .ttf (TrueType outlines) name, not "
                          f"{out_path.name}")
+    check_output_file(out_path)
     bitmaps, skipped = glyphs_from_folder(glyphs, ink)
     report = build_font(bitmaps, out_path, name, style, em)
     for path, why in [*skipped, *report.skipped]:
@@ -44,8 +47,8 @@ def show(
     font: Path = typer.Argument(..., help="a .otf or .ttf file"),
     text: str = typer.Option(..., "--text", help="what to set"),
     out_path: Path = typer.Option(..., "--out", "-o", help="preview image (.png)"),
-    size: int = typer.Option(64, help="pixels per em"),
-    columns: int = typer.Option(12, help="characters per line"),
+    size: int = typer.Option(64, help="pixels per em", callback=SIZE),
+    columns: int = typer.Option(12, help="characters per line", callback=bounded(1, 1000)),
 ) -> None:
     """Set a text in a font (as FreeType renders it) and save the page."""
     from glyph.font import render_text
@@ -55,6 +58,7 @@ def show(
         raise GlyphError(f"{font} does not exist; give a .otf or .ttf file")
     if not 8 <= size <= 1024:
         raise GlyphError(f"--size must be between 8 and 1024 pixels, got {size}")
+    check_output_file(out_path)
     write_image(out_path, render_text(font, text, size, columns))
     info(f"wrote {out_path}")
 

@@ -13,9 +13,11 @@ from typing import Any
 import typer
 
 from glyph.errors import GlyphError
+from glyph.paths import check_output_dir
 
 from . import console
 from .console import info
+from .options import COUNT, SIZE, bounded
 
 
 class PrecisionOpt(StrEnum):
@@ -81,18 +83,20 @@ def train(
     config: Path = typer.Option(None, "--config", help="TOML file: method fields at the top level, loop fields "
                                 "in a train table"),
     set_: list[str] = typer.Option(None, "--set", help="override: key=value (method) or train.key=value (loop)"),
-    steps: int = typer.Option(None, help="total optimisation steps"),
-    batch: int = typer.Option(None, help="batch size per process"),
+    steps: int = typer.Option(None, help="total optimisation steps", callback=COUNT),
+    batch: int = typer.Option(None, help="batch size per process", callback=COUNT),
     out: Path = typer.Option(None, "--out", help="run folder (default runs/METHOD)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest checkpoint"),
     device: str = typer.Option(None, help="override the global --device"),
     precision: PrecisionOpt = typer.Option(None, help="auto (bf16 where native, else fp32), fp32, bf16, fp16 (CUDA)"),
     compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks"),
-    nproc: int = typer.Option(None, help="train with N processes on this machine (runs torchrun for you)"),
+    nproc: int = typer.Option(None, help="train with N processes on this machine (runs torchrun for you)",
+                               callback=bounded(1, 1024)),
     layout: str = typer.Option(None, help="layout of --data when it is a folder (default: detected)"),
-    size: int = typer.Option(None, help="resize folder images to this size"),
+    size: int = typer.Option(None, help="resize folder images to this size", callback=SIZE),
     minutes: float = typer.Option(None, "--minutes", help="wall-clock budget: stop after the step that ends past N "
-                                  "minutes, save, and print the command that resumes (for borrowed machines)"),
+                                  "minutes, save, and print the command that resumes (for borrowed machines)",
+                                  callback=bounded(0, above=True)),
 ) -> None:
     """Train a method; writes a run folder that `glyph run METHOD --weights RUN` loads."""
     if nproc and nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -112,6 +116,7 @@ def train(
     from glyph.checkpoint import RunDir
 
     run = RunDir(run_dir)
+    check_output_dir(run_dir, "--out", new=False)  # a file there, or no permission: say so before training
     method_over, train_over = parse_sets(set_ or [])
     if resume:
         if not run.exists():
@@ -194,7 +199,8 @@ def export(
     full: bool = typer.Option(False, "--full", help="keep fp32 (default: fp16, half the size)"),
     checkpoint: str = typer.Option(None, help="a checkpoint of the run (step-NNNNNN or best; default: the latest)"),
     max_file_mb: float = typer.Option(None, "--max-file-mb", help="split each part's weights into files of at most "
-                                      "N MB (for transfer limits); the folder loads the same"),
+                                      "N MB (for transfer limits); the folder loads the same",
+                                      callback=bounded(0, above=True)),
 ) -> None:
     """Write the weights a run needs to generate (EMA, no discriminator, no optimizer) as a slim run folder."""
     from glyph.checkpoint import RunDir, export_inference

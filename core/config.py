@@ -1,14 +1,16 @@
 """Typed method configs: introspection for ``glyph info`` and validated overrides.
 
 A method's ``Config`` is a dataclass whose field defaults are *the* defaults (one home per fact).
-Presets (registry.toml), config files and ``--set key=value`` are layers of overrides applied by
-:func:`apply_overrides`, which rejects unknown keys and wrong types with a message that names the
-field and what it accepts.
+Presets (registry.toml), config files, ``--set key=value`` and a run folder's config.json are layers
+of overrides applied by :func:`apply_overrides`, which rejects unknown keys, wrong types, non-finite or
+negative numbers and timm model names that would be downloaded, with a message that names the field
+and what it accepts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -144,8 +146,87 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     raise fail()
 
 
+def check_number(value: Any, where: str, low: float | None = 0, positive: bool = False) -> None:
+    """Refuse NaN, infinity and numbers below ``low`` in a config value (a number or a tuple of them).
+
+    ``float("nan")`` parses from ``--set lr=nan`` and would train NaN weights without an error, and a
+    negative step count or interval silently means something else; so config numbers are finite and,
+    unless a field says otherwise (``metadata={"min": -1.0}`` or ``{"min": None}``), not negative.
+
+    :param positive: also refuse ``low`` itself (a learning rate or a batch of 0).
+    :raises GlyphError: naming ``where``, the value seen and the accepted range.
+    """
+    if isinstance(value, (tuple, list)):
+        for v in value:
+            check_number(v, where, low, positive)
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise GlyphError(f"{where}: expected a finite number, got {value!r}")
+    if low is not None and (value < low or (positive and value == low)):
+        raise GlyphError(f"{where}: must be {'above' if positive else 'at least'} {low:g}, got {value!r}")
+
+
+def _must_be_positive(name: str) -> bool:
+    """Fields where 0 is as wrong as a negative number: learning rates and batch sizes."""
+    return name == "lr" or name.startswith("lr_") or name.endswith("_lr") or name in ("batch", "batches") \
+        or name.endswith("_batch")
+
+
+_HUB_PREFIXES = ("hf-hub:", "hf_hub:", "timm/")
+
+
+def check_timm_model(name: str, where: str) -> str:
+    """Return ``name`` when timm can build it offline; refuse hub names, URLs and unknown names.
+
+    timm treats ``hf-hub:org/model`` (and ``hf_hub:``) as a request to download from the Hugging Face
+    hub, which glyph never does at run time (weights ship with glyph or come from a run folder); a
+    name outside :func:`timm.list_models` cannot be built at all. Core calls this for every config
+    field that names a timm model (see :func:`names_timm_model`); a method may call it itself.
+
+    :param where: what named the model, for the message (``"--set: field 'backbone'"``).
+    :raises GlyphError: one line with the value seen and how to list the accepted names.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise GlyphError(f"{where}: expected a timm model name such as resnet10t, got {name!r}")
+    lowered = name.strip().lower()
+    if lowered.startswith(_HUB_PREFIXES) or "://" in lowered or ":" in name or "/" in name:
+        raise GlyphError(f"{where}: {name!r} would download a model at run time, which glyph never does; give a "
+                         f"name timm builds offline (python -c 'import timm; print(timm.list_models())'), "
+                         f"e.g. resnet10t")
+    import timm  # imported here: glyph's import stays cheap, and only a changed name needs the list
+
+    known = timm.list_models()
+    if name not in known:
+        raise GlyphError(f"{where}: {name!r} is not a timm model{did_you_mean(name, known)}; list them with "
+                         f"python -c 'import timm; print(timm.list_models())'")
+    return name
+
+
+def names_timm_model(f: dataclasses.Field) -> bool:
+    """True for a config field that names a timm model: ``metadata={"timm": True}``, or help text that
+    starts with "timm" (how the built-in methods describe their backbones)."""
+    if f.metadata.get("timm"):
+        return True
+    return str(f.metadata.get("help", "")).lower().startswith("timm")
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
 def apply_overrides(config: Any, overrides: Mapping[str, Any], source: str) -> Any:
     """Return a copy of dataclass ``config`` with ``overrides`` applied and validated.
+
+    Every value that differs from the field's default is checked in one place: numbers are finite and
+    not negative (:func:`check_number`; learning rates and batch sizes above 0), and a field that names
+    a timm model names one timm builds offline (:func:`check_timm_model`). Then the Config's own
+    ``validate()`` runs.
 
     :param source: where the overrides come from, for messages (``"preset 'tiny'"``, ``"--set"``).
     :raises GlyphError: for an unknown key (with did-you-mean and the list of fields) or a bad value.
@@ -160,6 +241,13 @@ def apply_overrides(config: Any, overrides: Mapping[str, Any], source: str) -> A
                 f"fields are: {', '.join(known)} (see `glyph info METHOD`)"
             )
         changes[key] = coerce(value, hints[key], f"{source}: field '{key}'")
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    for key, value in changes.items():
+        if value == _default(fields[key]):
+            continue  # the field's own default is the method's code, trusted (a run's config.json repeats it)
+        check_number(value, f"{source}: field '{key}'", fields[key].metadata.get("min", 0), _must_be_positive(key))
+        if names_timm_model(fields[key]):  # a name from a user or a run folder must not reach the model hub
+            check_timm_model(value, f"{source}: field '{key}'")
     new = dataclasses.replace(config, **changes)
     check = getattr(new, "validate", None)
     if callable(check):

@@ -26,10 +26,19 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
+# A walk's frames are all held in memory as one GIF; a typo such as --frames 2000000000 must not hang.
+MAX_WALK_FRAMES = 10_000
+# Samples of one run: far above any grid, and still a bounded amount of memory per image.
+MAX_SAMPLES = 100_000
+
+
 def walk(keys: int, frames: int, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Latents of a closed walk through ``keys`` random points, ``frames`` steps apart: ``[keys*frames, dim]``."""
     if keys < 2 or frames < 1:
         raise GlyphError(f"--interpolate needs at least 2 key points and --frames at least 1 (got {keys}, {frames})")
+    if keys * frames > MAX_WALK_FRAMES:
+        raise GlyphError(f"--interpolate {keys} x --frames {frames} is {keys * frames:,} frames; a walk may have at "
+                         f"most {MAX_WALK_FRAMES:,}")
     points = torch.randn(keys, dim, generator=generator)
     out = [slerp(points[i], points[(i + 1) % keys], f / frames) for i in range(keys) for f in range(frames)]
     return torch.stack(out)
@@ -84,6 +93,8 @@ def sample_outputs(ctx: RunContext, sample: Any, z_dim: int | None, *, n: int, o
     :param sample: ``sample(z)`` -> images in [0, 1] from latents ``[N, z_dim]`` (random ones when ``z_dim`` is
         None: then ``sample(n, generator)`` is called and ``--interpolate`` is refused).
     """
+    if not 1 <= n <= MAX_SAMPLES:
+        raise GlyphError(f"--n must be between 1 and {MAX_SAMPLES:,}, got {n}")
     g = torch.Generator().manual_seed(ctx.seed if ctx.seed is not None else 0)
     if interpolate:
         if z_dim is None:
@@ -93,8 +104,6 @@ def sample_outputs(ctx: RunContext, sample: Any, z_dim: int | None, *, n: int, o
         images = sample(walk(interpolate, frames, z_dim, g))
         ctx.report.written.append(save_gif(out, to_display(images, glyphs)))
         return
-    if n < 1:
-        raise GlyphError(f"--n must be at least 1, got {n}")
     if out is None and out_dir is None:
         raise GlyphError("say where to write: --out grid.png and/or --out-dir DIR")
     images = sample(torch.randn(n, z_dim, generator=g)) if z_dim is not None else sample(n, g)

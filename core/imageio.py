@@ -9,7 +9,9 @@ leaves a half-written image behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -39,11 +41,17 @@ def read_image(path: str | Path) -> tuple[np.ndarray, str]:
     :raises ImageReadError: with a one-line reason for any unreadable file.
     """
     p = Path(path)
-    if not p.exists():
-        raise ImageReadError(f"{p}: no such file")
-    if p.is_dir():
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise ImageReadError(f"{p}: no such file") from None
+    except (OSError, RuntimeError) as e:
+        raise ImageReadError(f"{p}: cannot read it ({_why(e)})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise ImageReadError(f"{p}: is a folder, not an image")
-    if p.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageReadError(f"{p}: not a regular file (a FIFO, socket or device)")
+    if st.st_size == 0:
         raise ImageReadError(f"{p}: empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
@@ -151,20 +159,31 @@ def write_image(path: str | Path, image: Any) -> None:
 def list_images(root: str | Path, recursive: bool = True) -> tuple[list[Path], list[tuple[str, str]]]:
     """Image files under ``root`` (sorted) and ``(path, reason)`` for entries that were skipped.
 
-    Symlinks that lead outside ``root`` are skipped (a folder of inputs must not reach elsewhere);
-    hidden files and non-image suffixes are ignored silently; unreadable folders are reported.
+    Symlinks that lead outside ``root`` are skipped (a folder of inputs must not reach elsewhere), and so
+    are symlink loops, broken links, unreadable entries and anything that is not a regular file (a FIFO
+    would block a read, a device would never end); hidden files and non-image suffixes are ignored
+    silently; unreadable folders are reported.
+
+    :raises GlyphError: when ``root`` itself cannot be listed.
     """
     base = Path(root)
-    real_base = base.resolve()
+    try:
+        real_base = base.resolve()
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop before Python 3.13
+        raise GlyphError(f"{base}: cannot open the folder ({_why(e)})") from None
     found: list[Path] = []
     skipped: list[tuple[str, str]] = []
 
     def on_error(err: OSError) -> None:
         skipped.append((str(err.filename), f"cannot read folder ({err.strerror})"))
 
-    walker = os.walk(base, onerror=on_error, followlinks=False) if recursive else [
-        (str(base), [], sorted(os.listdir(base)))
-    ]
+    if recursive:
+        walker: Any = os.walk(base, onerror=on_error, followlinks=False)
+    else:
+        try:
+            walker = [(str(base), [], sorted(os.listdir(base)))]
+        except OSError as e:
+            raise GlyphError(f"{base}: cannot list the folder ({_why(e)})") from None
     for dirpath, dirnames, filenames in walker:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
@@ -173,11 +192,37 @@ def list_images(root: str | Path, recursive: bool = True) -> tuple[list[Path], l
             p = Path(dirpath) / name
             if p.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            if p.is_symlink():
-                try:
-                    p.resolve().relative_to(real_base)
-                except (ValueError, OSError):
-                    skipped.append((str(p), "symlink leads outside the input folder; skipped"))
-                    continue
+            why = _not_a_plain_file(p, real_base)
+            if why:
+                skipped.append((str(p), why))
+                continue
             found.append(p)
     return found, skipped
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, RuntimeError) or getattr(e, "errno", None) == errno.ELOOP:
+        return "symlink loop"
+    return getattr(e, "strerror", None) or str(e)
+
+
+def _not_a_plain_file(p: Path, real_base: Path) -> str | None:
+    """Why ``p`` cannot be read as an image file, or None when it is a regular file inside ``real_base``."""
+    try:
+        st = p.stat()  # follows links: a loop or a broken link fails here
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, FileNotFoundError):
+            return "broken symlink (its target does not exist); skipped"
+        return f"cannot read it ({_why(e)}); skipped"
+    if p.is_symlink():
+        try:
+            p.resolve(strict=True).relative_to(real_base)
+        except (ValueError, OSError, RuntimeError):
+            return "symlink leads outside the input folder; skipped"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder, not an image; skipped"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a FIFO, socket or device); skipped"
+    if not os.access(p, os.R_OK):
+        return "permission denied; skipped"
+    return None

@@ -462,6 +462,9 @@ def low_contrast(x: Tensor, generator: torch.Generator, strength: float = 1.0) -
 Op = Callable[..., Tensor]
 
 # Every damage op by name; Damage looks them up here at call time, so tests can spy on them.
+# Beyond this every op saturates (the glyph is gone); a larger number is a typo, not a setting.
+MAX_STRENGTH = 10.0
+
 OPS: dict[str, Op] = {
     "erode_dilate": erode_dilate,
     "blotches": blotches,
@@ -502,8 +505,9 @@ class Damage:
         if not isinstance(self.k, int) or not 0 <= self.k <= len(self.ops):
             raise GlyphError(f"damage k must be a whole number from 0 to {len(self.ops)}, the number of ops "
                              f"(got {self.k!r})")
-        if not math.isfinite(self.strength) or self.strength < 0:
-            raise GlyphError(f"damage strength must be a finite number >= 0 (got {self.strength})")
+        if not math.isfinite(self.strength) or not 0 <= self.strength <= MAX_STRENGTH:
+            raise GlyphError(f"damage strength must be a number from 0 to {MAX_STRENGTH:g} (1: default, 2: heavy; "
+                             f"got {self.strength})")
 
     def plan(self, n: int, generator: torch.Generator) -> Tensor:
         """Draw which ops each of ``n`` samples gets, in order: a long tensor ``[n, k]`` of indices into ``ops``.

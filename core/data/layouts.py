@@ -28,6 +28,7 @@ from PIL import Image
 from ..dataset import DatasetFormat, GlyphData
 from ..errors import GlyphError
 from ..imageio import ImageReadError, list_images, read_image, write_image
+from ..paths import inside, safe_name
 from . import INK_COLOR, INK_GLYPH
 from .charsets import gb2312_code, parse_char_name
 
@@ -256,8 +257,8 @@ class Writers(DatasetFormat):
         unseen = set(data.meta.get("splits", {}).get("unseen_writers", []))
         template = data.meta.get("template_writer", self.TEMPLATE)
         for i, (ch, writer) in enumerate(zip(data.label_names("char"), data.label_names("writer"), strict=True)):
-            folder = path / self.TEMPLATE if writer == template else path / ("test" if writer in unseen else
-                                                                             "script") / writer
+            folder = path / self.TEMPLATE if writer == template else inside(path, "test" if writer in unseen else
+                                                                            "script", writer)
             _write_row(data, i, _unique(folder, _stem(ch, naming)))
 
 
@@ -297,7 +298,7 @@ class Styles(DatasetFormat):
         chars = data.label_names("char") if "char" in data.labels else None
         for i, style in enumerate(data.label_names("writer")):
             stem = chars[i] if chars else f"{i:06d}"
-            _write_row(data, i, _unique(path / style, stem))
+            _write_row(data, i, _unique(inside(path, style), stem))
 
 
 class Classes(DatasetFormat):
@@ -329,7 +330,7 @@ class Classes(DatasetFormat):
         """``<char>/<writer>.png``."""
         _require(data, ("char", "writer"), self.name)
         for i, (ch, writer) in enumerate(zip(data.label_names("char"), data.label_names("writer"), strict=True)):
-            _write_row(data, i, _unique(path / ch, writer))
+            _write_row(data, i, _unique(inside(path, ch), writer))
 
 
 class Flat(DatasetFormat):
@@ -409,10 +410,12 @@ def _stem(ch: str, naming: str) -> str:
 
 
 def _unique(folder: Path, stem: str) -> Path:
-    p = folder / f"{stem}.png"
+    """A new ``<stem>.png`` (``<stem>_2.png``...) in ``folder``; the stem comes from data, so it is made safe."""
+    stem = safe_name(stem)
+    p = inside(folder, f"{stem}.png")
     n = 2
     while p.exists():
-        p = folder / f"{stem}_{n}.png"
+        p = inside(folder, f"{stem}_{n}.png")
         n += 1
     return p
 

@@ -64,6 +64,21 @@ def open_dataset(src: str | Path, layout: str | None = None, **options: Any) -> 
         raise GlyphError(f"{path}: permission denied ({e.filename})") from None
 
 
+def check_dataset_output(out: str | Path, layout: str | None = None) -> Path:
+    """Check before any work that ``out`` can receive a dataset: a writable new file when packed, else a new
+    or empty folder (see :func:`glyph.paths.check_output_dir`).
+
+    :raises GlyphError: one line naming ``out`` and what to do.
+    """
+    from ..paths import check_output_dir, check_output_file
+    from .packed import is_packed
+
+    out = Path(out).expanduser()
+    if layout == "packed" or (layout is None and is_packed(out)):
+        return check_output_file(out)
+    return check_output_dir(out)
+
+
 def save_dataset(data: GlyphData, out: str | Path, layout: str | None = None, **options: Any) -> Path:
     """Write ``data`` to ``out``: packed when ``out`` ends in .safetensors(.gz), else a folder layout.
 
@@ -78,9 +93,8 @@ def save_dataset(data: GlyphData, out: str | Path, layout: str | None = None, **
         layout = "packed" if is_packed(out) else ("writers" if {"char", "writer"} <= set(data.labels) else "flat")
     if layout not in table:
         raise GlyphError(f"unknown layout '{layout}'{did_you_mean(layout, table)}; layouts: {', '.join(table)}")
+    check_dataset_output(out, layout)
     if layout != "packed":
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise GlyphError(f"{out} exists and is not an empty folder; choose a new folder so nothing is overwritten")
         out.mkdir(parents=True, exist_ok=True)
     try:
         table[layout].write(data, out, **options)

@@ -36,7 +36,11 @@ class JudgeNet(nn.Module):
         super().__init__()
         import timm
 
-        self.backbone = timm.create_model(arch, pretrained=False, in_chans=1, num_classes=0)
+        from ..config import check_timm_model
+
+        # The arch comes from a judge card on disk: it must never make timm fetch a model.
+        self.backbone = timm.create_model(check_timm_model(arch, "judge card: arch"), pretrained=False, in_chans=1,
+                                          num_classes=0)
         self.dim = int(self.backbone.num_features)
         self.char_head = nn.Linear(self.dim, n_chars)
         self.style_head = nn.Linear(self.dim, n_styles)

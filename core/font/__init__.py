@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import numpy as np
 from ..errors import GlyphError
 from .build import FontReport, build_font
 
-__all__ = ["FontReport", "build_font", "glyphs_from_folder", "install_font", "render_text"]
+__all__ = ["FontReport", "build_font", "check_font_file", "glyphs_from_folder", "install_font", "render_text"]
 
 
 def glyphs_from_folder(folder: str | Path, ink: str = "auto") -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
@@ -82,15 +84,59 @@ def render_text(font: str | Path, text: str, size: int = 64, columns: int = 12) 
     return typeset(text, cells, columns=columns)
 
 
-def install_font(font: str | Path) -> Path:
-    """Copy ``font`` into the user's font folder (~/.local/share/fonts) and refresh fontconfig's cache."""
+FONT_SUFFIXES = (".otf", ".ttf", ".otc", ".ttc")
+
+
+def check_font_file(font: str | Path) -> Path:
+    """``font`` as a Path when it is a regular file that fontTools parses as a font with a character map.
+
+    :raises GlyphError: one line saying what the file is instead (missing, not a font, no cmap).
+    """
+    from fontTools.ttLib import TTCollection, TTFont, TTLibError
+
     src = Path(font)
     if not src.is_file():
-        raise GlyphError(f"{src} does not exist; build a font first with glyph font build")
+        raise GlyphError(f"{src} does not exist or is not a file; build a font first with glyph font build")
+    if src.suffix.lower() not in FONT_SUFFIXES:
+        raise GlyphError(f"{src} is not a font file (.otf, .ttf, .otc or .ttc); build one with glyph font build")
+    try:
+        if src.suffix.lower() in (".otc", ".ttc"):
+            with TTCollection(str(src), lazy=True) as collection:
+                maps = [f.getBestCmap() for f in collection.fonts]
+        else:
+            with TTFont(str(src), lazy=True) as f:
+                maps = [f.getBestCmap()]
+    except (TTLibError, OSError, ValueError, KeyError, AssertionError, struct.error) as e:
+        raise GlyphError(f"{src} is not a font fontTools can read ({type(e).__name__}: {e}); give a .otf or .ttf "
+                         f"file, e.g. one made by glyph font build") from None
+    if not maps or not all(maps):
+        raise GlyphError(f"{src} has no character map (cmap), so no text could use it; rebuild it with glyph font "
+                         f"build")
+    return src
+
+
+def install_font(font: str | Path) -> Path:
+    """Copy ``font`` into the user's font folder (~/.local/share/fonts) and refresh fontconfig's cache.
+
+    Only files fontTools reads as fonts with a character map are installed; the copy replaces whatever is
+    at the destination (a symlink there is replaced, never written through).
+
+    :raises GlyphError: for a file that is not a font, or a font folder that cannot be written.
+    """
+    from ..imageio import atomic_output
+    from ..paths import safe_name
+
+    src = check_font_file(font)
     folder = Path.home() / ".local" / "share" / "fonts"
-    folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / src.name
-    shutil.copyfile(src, dest)
+    dest = folder / safe_name(src.name)
+    if dest.exists() and not dest.is_symlink() and os.path.samefile(src, dest):
+        return dest  # already installed: copying a file onto itself would empty it
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_output(dest) as tmp:  # a temporary file renamed over dest: a link there is replaced
+            shutil.copyfile(src, tmp)
+    except OSError as e:
+        raise GlyphError(f"cannot install into {folder} ({e.strerror or e}); check its permissions") from None
     if shutil.which("fc-cache"):
         subprocess.run(["fc-cache", "-f", str(folder)], check=False, capture_output=True)
     return dest

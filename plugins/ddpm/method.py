@@ -160,8 +160,8 @@ class DDPM(Method):
             raise GlyphError(f"--sampler {sampler!r}: use ddim or ancestral")
         if sampler == "ddim" and not 1 <= steps <= self.sched.T:
             raise GlyphError(f"--steps must be between 1 and {self.sched.T} (the model's T), got {steps}")
-        if eta < 0:
-            raise GlyphError(f"--eta must be >= 0, got {eta}")
+        if not (math.isfinite(eta) and eta >= 0):  # NaN passes a plain "eta < 0" test and makes NaN images
+            raise GlyphError(f"--eta must be a finite number >= 0, got {eta}")
         if interpolate and (sampler != "ddim" or eta != 0):
             raise GlyphError("--interpolate needs the deterministic sampler: --sampler ddim --eta 0")
         g = torch.Generator().manual_seed(ctx.seed if ctx.seed is not None else 0)

@@ -582,6 +582,7 @@ class DSFGAN(Method):
         from glyph.data.charsets import is_cjk, load_charset
         from glyph.data.refs import NAMING_HINT
         from glyph.data.templates import PUNCTUATION, template_glyphs
+        from glyph.paths import char_file_name, inside
 
         if writer is not None and (refs is not None or adapt):
             raise GlyphError("--writer already holds an adapted hand: give it alone, without --refs or --adapt")
@@ -653,7 +654,7 @@ class DSFGAN(Method):
         shown = 1.0 - result[:, 0].numpy()
         glyphs = dict(zip(todo, shown, strict=True))
         for ch, img in glyphs.items():
-            ctx.save_image(Path(out) / _file_name(ch), img)
+            ctx.save_image(inside(out, char_file_name(ch)), img)
         from glyph.typeset import typeset
 
         punct = template_glyphs([ch for ch in text if ch in PUNCTUATION], fit="em").glyphs
@@ -741,7 +742,3 @@ class DSFGAN(Method):
             ctx.report.written.append(path)
             ctx.note(f"writer saved: write more in this hand with glyph run dsfgan --writer {save_writer} --text ...")
 
-
-def _file_name(ch: str) -> str:
-    """A PNG name for a character that is safe on every file system."""
-    return f"{ch}.png" if ch.isprintable() and ch not in '<>:"/\\|?*' else f"U+{ord(ch):04X}.png"

@@ -228,6 +228,7 @@ class RestoreCAE(Method):
         """Restore damaged glyph images, guided by each character's standard form when it is known."""
         from glyph.data.refs import char_from_filename
         from glyph.imageio import ImageReadError, list_images, read_image
+        from glyph.paths import check_output_dir
         from glyph.resources import resolve_input
 
         if input is None:
@@ -245,6 +246,12 @@ class RestoreCAE(Method):
             raise GlyphError(f"--input {src} does not exist; give a damaged glyph image or a folder of them")
         if not paths:
             raise GlyphError(f"no images in {src}; give a folder of damaged glyph images (PNG, JPEG...)")
+        out = check_output_dir(out, "--out", new=False)
+        root = src if src.is_dir() else src.parent
+        if out.resolve().is_relative_to(root.resolve()) and (src.is_dir() or out.resolve() == root.resolve()):
+            # Restored images keep their inputs' names: writing there would overwrite the damaged originals.
+            raise GlyphError(f"--out {out} is --input's folder or inside it; choose a folder outside {root} so the "
+                             f"inputs are not overwritten")
         names = list(chars) if chars is not None else None
         if names is not None and len(names) != len(paths):
             raise GlyphError(f"--chars has {len(names)} characters for {len(paths)} images; give one per image, in "
@@ -268,9 +275,8 @@ class RestoreCAE(Method):
         elif self.config.use_template:
             ctx.note("restoring without templates (--no-template)")
         restored = self.restore(damaged, template)
-        for p, img in zip(kept, restored, strict=True):
-            rel = Path(p).relative_to(src) if src.is_dir() else Path(Path(p).name)
-            ctx.save_image(Path(out) / rel.with_suffix(".png"), 1.0 - img[0].numpy())
+        for target, img in zip(_targets(ctx, kept, src, out), restored, strict=True):
+            ctx.save_image(target, 1.0 - img[0].numpy())
         truth = self._clean_for(ctx, kept, src, resolve_input(clean)) if clean is not None else None
         if truth is not None:
             from glyph.eval.stats import ssim
@@ -330,6 +336,26 @@ class RestoreCAE(Method):
         if not any(t is not None for t in out):
             ctx.note(f"no clean original in {clean} matches an input's name; the sheet has no clean row")
         return out
+
+
+def _targets(ctx: RunContext, paths: list, src: Path, out: Path) -> list[Path]:
+    """Where each input's restoration goes: its relative path under ``out`` as PNG, never two to one name.
+
+    ``a.png`` and ``a.jpg`` both become ``a.png``; the second is written as ``a_2.png`` (still read as the
+    same character) and a note says so, rather than one restoration silently replacing the other.
+    """
+    taken: set[Path] = set()
+    targets = []
+    for p in paths:
+        rel = (Path(p).relative_to(src) if src.is_dir() else Path(Path(p).name)).with_suffix(".png")
+        target, n = out / rel, 2
+        while target in taken:
+            target, n = out / rel.with_name(f"{rel.stem}_{n}.png"), n + 1
+        if n > 2:
+            ctx.note(f"{p} would be written over another input's restoration; wrote it as {target.name}")
+        taken.add(target)
+        targets.append(target)
+    return targets
 
 
 def _to_glyph(pixels: np.ndarray, kind: str, ink: str, size: int) -> np.ndarray:

@@ -1,0 +1,356 @@
+"""Bad inputs from issue #23: every one gives one clear line, and nothing is written outside --out.
+
+The commands run in this process (``glyph.cli.main.main``) so the whole file takes seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from glyph.dataset import GlyphData
+from glyph.errors import GlyphError
+from glyph.imageio import list_images, read_image, write_image
+from glyph.paths import char_file_name, check_output_dir, check_output_file, inside, safe_name
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """``glyph ARGS`` in this process -> (exit code, stderr)."""
+    from glyph.cli import console
+    from glyph.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(console, "STATE", console.State())
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    err = capsys.readouterr().err
+    return int(exit_.value.code or 0), err
+
+
+def one_line_error(code: int, err: str, *needles: str) -> None:
+    """The command failed with exit 1 and one error line holding every needle, no traceback."""
+    assert code == 1, err
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err and "internal error" not in err, err
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def files_under(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+# 1. Containment -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["/", ".", "..", "../..", "/etc/x", "a/b", "\\", "", " ", "\x00", "x" * 400])
+def test_safe_name_is_one_visible_component(name):
+    safe = safe_name(name)
+    assert safe and "/" not in safe and "\\" not in safe and not safe.startswith((".", " "))
+    assert len(safe.encode()) <= 255 and safe not in (".", "..") and safe.isprintable()
+
+
+def test_safe_name_keeps_characters_and_reads_back():
+    from glyph.data.charsets import parse_char_name
+
+    assert safe_name("永") == "永" and char_file_name("永") == "永.png" and safe_name("Noto Sans") == "Noto Sans"
+    assert char_file_name("/") == "U+002F.png" and parse_char_name("U+002F") == "/"
+    assert safe_name("x" * 400) != safe_name("x" * 401)  # shortened names stay distinct
+
+
+def test_inside_refuses_to_leave_the_folder(tmp_path):
+    assert inside(tmp_path, "..", "a.png") == tmp_path / "U+002EU+002E" / "a.png"
+    (tmp_path / "link").symlink_to("/")
+    with pytest.raises(GlyphError, match="outside the output folder"):
+        inside(tmp_path, "link", "x.png")
+
+
+def _crafted(path: Path) -> Path:
+    """A packed dataset whose class names try to escape the output folder."""
+    from glyph.data.packed import save_packed
+
+    data = GlyphData(torch.zeros(3, 1, 8, 8, dtype=torch.uint8),
+                     {"char": torch.tensor([0, 1, 2]), "writer": torch.tensor([0, 1, 2])},
+                     {"char": ["../../../escaped", "/tmp/abs", "."], "writer": ["../..", "/", ".."]},
+                     {"ink": "glyph"})
+    return save_packed(data, path)
+
+
+def test_damage_keeps_crafted_class_names_inside_out(monkeypatch, capsys, tmp_path):
+    pack = _crafted(tmp_path / "in" / "pack.safetensors")
+    before = files_under(tmp_path)
+    code, err = run_cli(monkeypatch, capsys, "data", "damage", str(pack), "--out", str(tmp_path / "w" / "p"),
+                        "--template-font", "none")
+    assert code == 0, err
+    written = files_under(tmp_path) - before
+    assert len(written) == 6 and all(p.is_relative_to(tmp_path / "w" / "p") for p in written)
+    assert not any(p.name.startswith(".") for p in written)
+
+
+@pytest.mark.parametrize("layout", ["writers", "styles", "classes"])
+def test_folder_layouts_keep_crafted_class_names_inside_out(tmp_path, layout):
+    from glyph.data.packed import load_packed
+    from glyph.data.sources import save_dataset
+
+    data = load_packed(_crafted(tmp_path / "pack.safetensors"))
+    out = tmp_path / "a" / "b" / "out"
+    save_dataset(data, out, layout)
+    written = files_under(tmp_path) - {tmp_path / "pack.safetensors"}
+    assert len(written) == 3 and all(p.is_relative_to(out) for p in written)
+
+
+def test_refset_names_from_text_stay_inside_out(tmp_path):
+    from glyph.cli.data import _write_refset
+    from glyph.data.refs import RefSet
+
+    refs = RefSet(images=np.zeros((4, 8, 8), np.uint8), chars=["/", ".", "永", "永"], files=["s"] * 4)
+    assert _write_refset(refs, tmp_path / "s") == 4
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["U+002E.png", "U+002F.png", "永.png", "永_2.png"]
+    assert files_under(tmp_path) == {p for p in (tmp_path / "s").iterdir()}
+
+
+# 2. Image listings skip what cannot be read --------------------------------------------------------------
+
+def test_list_images_skips_loops_broken_links_and_fifos(tmp_path):
+    write_image(tmp_path / "ok.png", np.zeros((2, 2)))
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / "broken.png").symlink_to(tmp_path / "gone.png")
+    os.mkfifo(tmp_path / "fifo.png")
+    (tmp_path / "dir.png").mkdir()
+    for recursive in (True, False):
+        files, skipped = list_images(tmp_path, recursive=recursive)
+        assert files == [tmp_path / "ok.png"]
+        reasons = dict(skipped)
+        assert "symlink loop" in reasons[str(tmp_path / "loop.png")]
+        assert "broken symlink" in reasons[str(tmp_path / "broken.png")]
+        assert "FIFO" in reasons[str(tmp_path / "fifo.png")]
+    with pytest.raises(GlyphError, match="symlink loop"):
+        read_image(tmp_path / "loop.png")
+    with pytest.raises(GlyphError, match="not a regular file"):
+        read_image(tmp_path / "fifo.png")
+
+
+def test_a_symlink_loop_in_refs_is_skipped_not_a_crash(monkeypatch, capsys, tmp_path):
+    src = tmp_path / "refs"
+    src.mkdir()
+    (src / "永.png").symlink_to(src / "永.png")
+    code, err = run_cli(monkeypatch, capsys, "data", "refs", str(src), "--out", str(tmp_path / "o"))
+    one_line_error(code, err)
+    assert "symlink loop" in err
+
+
+# 5. Outputs checked before work starts -------------------------------------------------------------------
+
+def test_output_checks(tmp_path):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(GlyphError, match="is a file"):
+        check_output_dir(tmp_path / "file")
+    with pytest.raises(GlyphError, match="is a file"):
+        check_output_dir(tmp_path / "file" / "sub")
+    with pytest.raises(GlyphError, match="not an empty folder"):
+        check_output_dir(tmp_path / "full")
+    with pytest.raises(GlyphError, match="is a folder"):
+        check_output_file(tmp_path / "full")
+    assert check_output_dir(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert check_output_file(tmp_path / "new" / "f.png") == tmp_path / "new" / "f.png"
+
+
+# 3. No model downloads from a config ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["hf-hub:timm/resnet10t.a1_in1k", "hf_hub:x/y", "https://example.com/m.pth",
+                                  "timm/resnet10t", "resnet10", ""])
+def test_timm_names_that_would_download_or_not_build_are_refused(name):
+    from glyph import get_method
+    from glyph.config import apply_overrides
+
+    for method, key in (("dsfgan", "backbone"), ("restorecae", "encoder")):
+        with pytest.raises(GlyphError, match=f"field '{key}'"):
+            apply_overrides(get_method(method).Config(), {key: name}, "--set")
+
+
+def test_a_run_folder_naming_a_hub_model_is_refused_before_building(tmp_path):
+    import json
+
+    from glyph.train import load_run
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(
+        {"method": "restorecae", "config": {"encoder": "hf-hub:timm/convnext_atto.d2_in1k"}}))
+    with pytest.raises(GlyphError, match="would download a model"):
+        load_run(tmp_path / "run", "restorecae")
+
+
+def test_an_offline_timm_name_passes():
+    from glyph import get_method
+    from glyph.config import apply_overrides, check_timm_model
+
+    assert check_timm_model("resnet10t", "x") == "resnet10t"
+    assert apply_overrides(get_method("dsfgan").Config(), {"backbone": "resnet18"}, "--set").backbone == "resnet18"
+
+
+# 4. Numbers are validated ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("method", "key", "value", "message"), [
+    ("dcgan", "lr", "nan", "finite"), ("dcgan", "lr", "inf", "finite"), ("dcgan", "lr", "-1", "above 0"),
+    ("dcgan", "lr", "0", "above 0"), ("dcgan", "steps", "-5", "at least 0"), ("dcgan", "batch", "0", "above 0"),
+    ("dsfgan", "lr_g", "-1e-4", "above 0"), ("progan", "betas", "0,nan", "finite"), ("ddpm", "eta", "nan", "finite"),
+])
+def test_config_numbers_are_finite_and_in_range(method, key, value, message):
+    from glyph import get_method
+    from glyph.config import apply_overrides
+
+    with pytest.raises(GlyphError, match=message):
+        apply_overrides(get_method(method).Config(), {key: value}, "--set")
+
+
+def test_train_loop_numbers_are_checked():
+    from glyph.train import train_config_from
+
+    with pytest.raises(GlyphError, match=r"sample_every.*at least 0"):
+        train_config_from({"sample_every": "-1"})
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["data", "show", "embedded", "--out", "{o}.png", "--n", "0"], "--n"),
+    (["data", "show", "embedded", "--out", "{o}.png", "--n", "-5"], "--n"),
+    (["data", "show", "embedded", "--out", "{o}.png", "--cols", "-2"], "--cols"),
+    (["data", "damage", "embedded", "--out", "{o}", "--n", "-1"], "--n"),
+    (["data", "damage", "embedded", "--out", "{o}", "--strength", "1e9"], "strength"),
+    (["data", "damage", "embedded", "--out", "{o}", "--strength", "nan"], "strength"),
+    (["data", "render", "--out", "{o}", "--size", "-1"], "--size"),
+    (["data", "render", "--out", "{o}", "--size", "100000"], "--size"),
+    (["data", "render", "--out", "{o}", "--unseen-chars", "2"], "--unseen-chars"),
+    (["data", "render", "--out", "{o}", "--unseen-writers", "-1"], "--unseen-writers"),
+    (["data", "synth", "--out", "{o}", "--writers", "0"], "--writers"),
+    (["font", "show", "{o}.otf", "--text", "永", "--out", "{o}.png", "--columns", "0"], "--columns"),
+    (["train", "dcgan", "--data", "embedded", "--out", "{o}", "--steps", "-1"], "--steps"),
+    (["train", "dcgan", "--data", "embedded", "--out", "{o}", "--nproc", "-2"], "--nproc"),
+    (["train", "dcgan", "--data", "embedded", "--out", "{o}", "--minutes", "nan"], "--minutes"),
+    (["train", "dcgan", "--data", "embedded", "--out", "{o}", "--set", "lr=nan"], "lr"),
+    (["train", "dcgan", "--data", "embedded", "--out", "{o}", "--set", "train.sample_every=-1"], "sample_every"),
+])
+def test_bad_numbers_on_the_command_line_are_one_line(monkeypatch, capsys, tmp_path, args, needle):
+    code, err = run_cli(monkeypatch, capsys, *(a.replace("{o}", str(tmp_path / "o")) for a in args))
+    one_line_error(code, err, needle)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.png").exists()
+
+
+def test_sampling_counts_are_bounded():
+    from glyph.generate import walk
+    from glyph.method import RunContext
+    from glyph.plugins.ddpm.method import DDPM, Config
+
+    with pytest.raises(GlyphError, match="--frames"):
+        walk(4, 2_000_000_000, 8)
+    m = DDPM(Config())
+    for kwargs, message in (({"eta": float("nan")}, "--eta"), ({"n": 0}, "--n"), ({"n": -5}, "--n")):
+        with pytest.raises(GlyphError, match=message):
+            m.run(RunContext(device="cpu"), out=Path("unused.png"), **kwargs)
+
+
+# 5. Outputs that cannot be written are refused first ----------------------------------------------------
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["data", "render", "--out", "{file}", "--charset", "永"], "is a file"),
+    (["data", "refs", "{dir}", "--out", "{file}"], "is a file"),
+    (["data", "sheet", "{file}", "--text", "永", "--out", "{file}"], "is a file"),
+    (["data", "show", "embedded", "--out", "{dir}"], "is a folder"),
+    (["data", "pack", "embedded", "{file}/x.safetensors"], "is a file, not a folder"),
+    (["train", "dcgan", "--data", "embedded", "--out", "{file}"], "is a file"),
+    (["font", "build", "{dir}", "--name", "x", "--out", "{dir}/sub.otf/"], "is a folder"),
+])
+def test_unwritable_outputs_are_one_line(monkeypatch, capsys, tmp_path, args, needle):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "sub.otf").mkdir()
+    subs = {"{file}": str(tmp_path / "file"), "{dir}": str(tmp_path / "dir")}
+    argv = []
+    for a in args:
+        for k, v in subs.items():
+            a = a.replace(k, v)
+        argv.append(a)
+    code, err = run_cli(monkeypatch, capsys, *argv)
+    one_line_error(code, err, needle)
+
+
+# 6. restorecae never overwrites its inputs ---------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_restore_refuses_out_at_or_inside_input(tmp_path, where):
+    from glyph.method import RunContext
+    from glyph.plugins.restorecae.method import Config, RestoreCAE
+
+    src = tmp_path / "in"
+    write_image(src / "永.png", np.ones((8, 8)))
+    out = src if where == "same" else src / "restored"
+    before = (src / "永.png").read_bytes()
+    with pytest.raises(GlyphError, match="inputs are not overwritten"):
+        RestoreCAE(Config()).run(RunContext(device="cpu"), input=src, out=out)
+    assert (src / "永.png").read_bytes() == before and not (src / "restored").exists()
+
+
+def test_restore_gives_two_inputs_of_one_name_two_outputs(tmp_path):
+    from glyph.method import RunContext
+    from glyph.plugins.restorecae.method import _targets
+
+    ctx = RunContext()
+    src = tmp_path / "in"
+    src.mkdir()
+    paths = [src / "永.jpg", src / "永.png", src / "a" / "b.png"]
+    assert _targets(ctx, paths, src, tmp_path / "o") == [tmp_path / "o" / "永.png", tmp_path / "o" / "永_2.png",
+                                                         tmp_path / "o" / "a" / "b.png"]
+    assert "永_2.png" in ctx.report.notes[0]
+
+
+# 7. font install takes fonts only --------------------------------------------------------------------------
+
+def test_font_install_refuses_what_is_not_a_font(monkeypatch, tmp_path):
+    from glyph.font import check_font_file, install_font
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "passwd.ttf").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    for bad, message in ((Path("/etc/passwd"), "not a font file"), (tmp_path / "passwd.ttf", "not a font"),
+                         (tmp_path, "not a file")):
+        with pytest.raises(GlyphError, match=message):
+            install_font(bad)
+    assert not (tmp_path / "home").exists()
+    with pytest.raises(GlyphError, match="not a file"):
+        check_font_file(tmp_path / "missing.otf")
+
+
+def test_font_install_replaces_a_symlink_instead_of_writing_through_it(monkeypatch, tmp_path):
+    from fontTools.fontBuilder import FontBuilder
+
+    from glyph.font import install_font
+
+    fb = FontBuilder(1000, isTTF=True)
+    fb.setupGlyphOrder([".notdef", "A"])
+    fb.setupCharacterMap({65: "A"})
+    fb.setupGlyf({n: _empty_glyph() for n in (".notdef", "A")})
+    fb.setupHorizontalMetrics({".notdef": (500, 0), "A": (500, 0)})
+    fb.setupHorizontalHeader()
+    fb.setupNameTable({"familyName": "T", "styleName": "Regular"})
+    fb.setupOS2()
+    fb.setupPost()
+    fb.save(str(tmp_path / "t.ttf"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("shutil.which", lambda _: None)  # no fc-cache run in a test
+    fonts = tmp_path / "home" / ".local" / "share" / "fonts"
+    fonts.mkdir(parents=True)
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (fonts / "t.ttf").symlink_to(victim)
+    dest = install_font(tmp_path / "t.ttf")
+    assert victim.read_text() == "keep me" and not dest.is_symlink()
+    assert dest.read_bytes() == (tmp_path / "t.ttf").read_bytes()
+
+
+def _empty_glyph():
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    return TTGlyphPen(None).glyph()
