@@ -208,3 +208,30 @@ def test_a_whole_charset_or_file_ends_in_a_preview_and_a_font(capsys, tiny_run, 
     assert (out / "preview.png").is_file()
     cmap = TTFont(str(font)).getBestCmap()
     assert {chr(c) for c in cmap} >= {p.stem for p in pngs}
+
+
+def test_faces_of_an_unseen_faces_design_never_train():
+    """Noto Serif TC Bold in training would teach the 'unseen' Noto Serif CJK SC Bold: siblings stay out."""
+    from glyph.data.loader import design_key, design_siblings
+    from glyph.dataset import GlyphData
+    from glyph.plugins.dsfgan.method import DSFGAN
+
+    assert design_key("Noto Serif CJK SC") == design_key("Noto Serif TC") == "notoserif"
+    assert design_key("M PLUS Rounded 1c") != design_key("M PLUS 1")
+    faces = [("noto-sans-sc-regular", "Noto Sans CJK SC"), ("noto-serif-sc-bold", "Noto Serif CJK SC"),
+             ("noto-serif-tc-bold", "Noto Serif TC"), ("ukai-cn", "AR PL UKai CN"), ("kai-b", "Some Kai")]
+    names = [f for f, _ in faces]
+    chars = [chr(0x4E00 + i) for i in range(40)]
+    writer = torch.arange(len(faces)).repeat_interleave(len(chars))
+    char = torch.arange(len(chars)).repeat(len(faces))
+    data = GlyphData(torch.zeros(len(writer), 1, 64, 64, dtype=torch.uint8), {"writer": writer, "char": char},
+                     {"writer": names, "char": chars},
+                     {"fonts": [{"label": f, "family": fam} for f, fam in faces],
+                      "splits": {"unseen_writers": ["noto-serif-sc-bold"], "unseen_chars": []}})
+    assert design_siblings(data) == ["noto-serif-tc-bold"]
+    model = DSFGAN()
+    model.config.refs = (1,)
+    model.config.per_group = 2
+    model.build()
+    trained = set(writer[model.train_rows(data)].tolist())
+    assert trained == {names.index("ukai-cn"), names.index("kai-b")}

@@ -156,6 +156,29 @@ def make_splits(data: GlyphData, unseen_writers: float = 0.1, unseen_chars: floa
     return splits
 
 
+_REGIONS = {"cjk", "sc", "tc", "jp", "kr", "hk", "cn", "tw", "gb", "big5"}
+_WEIGHTS = {"thin", "hairline", "extralight", "ultralight", "light", "demilight", "regular", "book", "normal",
+            "medium", "semibold", "demibold", "bold", "extrabold", "ultrabold", "black", "heavy"}
+
+
+def design_key(family: str) -> str:
+    """A font family's design, without its region and weight: ``Noto Serif CJK SC`` and ``Noto Serif TC`` are both
+    ``notoserif``. Faces of one design share their strokes (a regional version redraws a few characters, a
+    weight thickens them), so holding out one while training on another is no test of a new hand."""
+    words = "".join(c if c.isalnum() else " " for c in family.lower()).split()
+    return "".join(w for w in words if w not in _REGIONS | _WEIGHTS)
+
+
+def design_siblings(data: GlyphData) -> list[str]:
+    """Seen writers (rendered faces) of the same design as an unseen writer: they must not train a model that is
+    measured on unseen writers (``meta["fonts"]`` names each face's family; writers without one are never
+    siblings)."""
+    fonts = {f.get("label"): f.get("family", "") for f in data.meta.get("fonts", []) if isinstance(f, dict)}
+    unseen = set(data.meta.get("splits", {}).get("unseen_writers", []))
+    held = {design_key(fonts[w]) for w in unseen if fonts.get(w)}
+    return sorted(w for w, fam in fonts.items() if w not in unseen and fam and design_key(fam) in held)
+
+
 def split_rows(data: GlyphData, which: str) -> torch.Tensor:
     """Rows of split ``which``: ``SFSC`` (seen writer and char), ``SFUC``, ``UFSC``, ``UFUC``; ``train`` = SFSC."""
     which = {"train": "SFSC"}.get(which, which).upper()

@@ -204,7 +204,7 @@ class DSFGAN(Method):
         key = id(data)
         if key in self._index:
             return self._index[key]
-        from glyph.data.loader import split_rows
+        from glyph.data.loader import design_siblings, split_rows
 
         for col in ("writer", "char"):
             if col not in data.labels:
@@ -228,6 +228,12 @@ class DSFGAN(Method):
         template_row[ch[rows_t]] = rows_t
         train = split_rows(data, "SFSC")
         train = train[(w[train] != t) & (template_row[ch[train]] >= 0)]
+        # Faces of an unseen face's design (its other weights and regional versions) stay out of training too: the
+        # unseen-writer numbers would otherwise measure a family the model knows (Noto Serif TC Bold teaching it
+        # Noto Serif SC Bold). The template writer is exempt: it is the input, never a target.
+        siblings = [writers.index(x) for x in design_siblings(data) if x in writers and writers.index(x) != t]
+        if siblings:
+            train = train[~torch.isin(w[train], torch.tensor(siblings))]
         if len(train) == 0:
             raise GlyphError("dsfgan found no training rows: no seen writer shares characters with the template")
         writer_rows = [train[w[train] == i] for i in range(len(writers))]
