@@ -111,17 +111,17 @@ def test_identical_sets_score_zero_and_shuffled_labels_score_chance(tiny_judge, 
     probs = np.eye(len(judge.chars))[part.labels["char"].numpy()]
     from glyph.eval.metrics import JudgeOutputs
 
-    ctx2._outputs[id(part)] = JudgeOutputs(np.zeros((len(part), 4)), probs, np.ones((len(part), 6)) / 6)
+    ctx2.remember(part, JudgeOutputs(np.zeros((len(part), 4)), probs, np.ones((len(part), 6)) / 6))
     assert evaluate(part, part, ["content_acc"], ctx2)[0]["content_acc"] == 1.0
     shuffled = part.subset(slice(None))
     shuffled.labels = {**part.labels, "char": part.labels["char"][torch.randperm(len(part))]}
-    ctx2._outputs[id(shuffled)] = ctx2._outputs[id(part)]
+    ctx2.remember(shuffled, ctx2.outputs(part))
     acc = evaluate(part, shuffled, ["content_acc"], ctx2)[0]["content_acc"]
     assert acc < 0.05  # chance is about 1 in the number of distinct characters present
     assert evaluate(part, part, ["readable"], ctx2)[0]["readable"] == 1.0
     unsure = part.subset(slice(None))
-    ctx2._outputs[id(unsure)] = JudgeOutputs(np.zeros((len(part), 4)), probs * 0.4 + 0.6 / len(judge.chars),
-                                             np.ones((len(part), 6)) / 6)
+    ctx2.remember(unsure, JudgeOutputs(np.zeros((len(part), 4)), probs * 0.4 + 0.6 / len(judge.chars),
+                                       np.ones((len(part), 6)) / 6))
     assert evaluate(part, unsure, ["readable"], ctx2)[0]["readable"] == 0.0  # top probability 0.4: not read
 
 
@@ -144,7 +144,7 @@ def test_writer_id_finds_each_writer_by_its_real_centroid():
     ctx = EvalContext()
 
     def with_features(data: GlyphData, f: np.ndarray) -> GlyphData:
-        ctx._outputs[id(data)] = JudgeOutputs(f, np.ones((len(f), 10)) / 10, np.ones((len(f), 6)) / 6)
+        ctx.remember(data, JudgeOutputs(f, np.ones((len(f), 10)) / 10, np.ones((len(f), 6)) / 6))
         return data
 
     real = with_features(_writers_set(names, owners), feats)
@@ -250,3 +250,16 @@ def test_metrics_are_registered_plugins():
     assert {"fgd", "kid", "content_acc", "style_acc", "writer_id", "judge_is", "ssim", "psnr", "l1", "rmse",
             "inception_fid"} <= set(get_registry().metrics)
     assert isinstance(GlyphData, type)
+
+
+def test_a_freed_sets_judgements_never_reach_a_new_set_of_the_same_size():
+    """The judge's outputs were cached by id(): once a set was freed, a new set could get its id and, silently,
+    its judgements (a few-shot table once showed the template copy's numbers for another system)."""
+    from glyph.eval.metrics import EvalContext, JudgeOutputs
+
+    ctx = EvalContext()
+    fresh = GlyphData(torch.zeros(4, 1, 64, 64, dtype=torch.uint8), {}, {}, {})
+    earlier = GlyphData(torch.zeros(4, 1, 64, 64, dtype=torch.uint8), {}, {}, {})
+    stale = JudgeOutputs(np.ones((4, 2)), np.ones((4, 3)) / 3, np.ones((4, 2)) / 2)
+    ctx._outputs[id(fresh)] = (earlier, stale)  # what a freed set whose address `fresh` now has would leave
+    assert ctx.outputs(fresh) is not stale and ctx.outputs(fresh).features.shape == (4, 512)

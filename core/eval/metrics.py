@@ -71,7 +71,7 @@ class EvalContext:
     # by ~0.1 %), else fp32 (emulated bf16 is far slower). The protocol records the concrete choice.
     precision: str = "auto"
     _judge: Any = None
-    _outputs: dict[int, JudgeOutputs] = field(default_factory=dict)
+    _outputs: dict[int, tuple[GlyphData, JudgeOutputs]] = field(default_factory=dict)  # see outputs()
     _inception: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -98,8 +98,11 @@ class EvalContext:
     @torch.no_grad()
     def outputs(self, data: GlyphData) -> JudgeOutputs:
         """Judge features and class probabilities of ``data`` (computed once)."""
+        # Keyed by identity, and the set is kept with its outputs: an id alone is reused once a set is freed, and
+        # a later set of the same size would silently get the earlier one's judgements.
         key = id(data)
-        if key not in self._outputs:
+        held = self._outputs.get(key)
+        if held is None or held[0] is not data:
             net = self.judge.net
             dev = torch.device(self.device)
             feats, chars, styles = [], [], []
@@ -110,8 +113,13 @@ class EvalContext:
                 feats.append(f.double().cpu().numpy())
                 chars.append(torch.softmax(c.double(), 1).cpu().numpy())
                 styles.append(torch.softmax(s.double(), 1).cpu().numpy())
-            self._outputs[key] = JudgeOutputs(np.concatenate(feats), np.concatenate(chars), np.concatenate(styles))
-        return self._outputs[key]
+            self._outputs[key] = (data, JudgeOutputs(np.concatenate(feats), np.concatenate(chars),
+                                                     np.concatenate(styles)))
+        return self._outputs[key][1]
+
+    def remember(self, data: GlyphData, outputs: JudgeOutputs) -> None:
+        """Use ``outputs`` as the judge's reading of ``data`` (precomputed features, or a test's chosen ones)."""
+        self._outputs[id(data)] = (data, outputs)
 
     def set_stats(self, data: GlyphData, name: str, features: Any) -> tuple[np.ndarray, np.ndarray]:
         """Mean and covariance of a set's features, cached on disk per dataset and extractor."""
