@@ -42,6 +42,8 @@ TOLERANCE = 0.02  # "no worse than the base model" on the held-back references, 
 HOLD_SHARE = 0.25  # share of the references held back to decide when to stop
 FIXED_STEPS = 80  # the schedule when nothing can be held back
 BATCH = 16  # pairs per step (more references: a fresh random subset each step)
+W_STRUCT = 0.08  # structure kept on characters outside the references (training's 0.8 : 10 L1 = 0.08)
+OTHERS_PER_STEP = 4  # such characters written each step
 W_EDGE = 2.0  # outline loss weight relative to pixel L1 (the training recipe's 20 : 10)
 REF_MARGIN = 0.08  # glyph.data.refs.normalize_glyph's default margin (photos, sheets)
 TEMPLATE_MARGIN = 0.06  # glyph.data.render.RenderSpec's (templates and training glyphs)
@@ -95,6 +97,19 @@ def reframe(refs: torch.Tensor) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
+def other_templates(exclude: str = "", n: int = 32) -> torch.Tensor:
+    """Templates of ``n`` common characters not in ``exclude`` (uint8 ``[n, 1, 64, 64]``): what adaptation keeps
+    intact besides the references (the most frequent characters: what people write most)."""
+    import numpy as np
+
+    from glyph.data.charsets import load_charset
+    from glyph.data.templates import template_glyphs
+
+    chars = [c for c in load_charset("common-500").chars if c not in set(exclude)][:n]
+    found = template_glyphs(chars).glyphs
+    return torch.from_numpy(np.stack([found[c] for c in chars if c in found])).unsqueeze(1)
+
+
 def _augment(template: torch.Tensor, target: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """The same random shift (about 2 px) and scale (+-8 %) on both, in ink space [0, 1] so borders stay paper."""
     n = template.shape[0]
@@ -114,8 +129,16 @@ def _loss(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (fake - target).abs().mean() + W_EDGE * (sobel_magnitude(fake) - sobel_magnitude(target)).abs().mean()
 
 
+def _structure_gap(g: Generator, fake: torch.Tensor, template_structure: list[torch.Tensor]) -> torch.Tensor:
+    """The training recipe's structure consistency: the content encoder's maps of the output against the
+    template's. A glyph that breaks apart or grows strokes moves them; a change of hand moves them little."""
+    return sum(0.5 * (a.float() - b.float()).pow(2).mean()
+               for a, b in zip(g.content(fake), template_structure, strict=True))
+
+
 def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *, steps: int = STEPS,
                     seconds: float = SECONDS, seed: int = 0, precision: str = "fp32",
+                    others: torch.Tensor | None = None,
                     progress: Callable[[int, int], None] | None = None) -> AdaptedWriter:
     """Fine-tune a copy of ``g``'s decoder on (template, reference) pairs; ``g`` itself is left as it was.
 
@@ -125,6 +148,9 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
     :param seconds: stop after this much wall time (checked every step).
     :param precision: ``bf16`` runs the forward passes under bfloat16 autocast (twice as fast on a CPU with
         native bf16; the weights and the optimiser stay fp32), ``fp32`` or ``fp16`` (CUDA) as named.
+    :param others: templates of characters that are *not* among the references (floats like ``templates``):
+        every step some of them are written too and must keep their structure (``W_STRUCT``), which is what
+        stops a few pairs from teaching the decoder to break the characters it was not shown.
     :param progress: called as ``progress(step, steps)`` after every step.
     :returns: the adapted decoder tensors and style vectors, with a report (steps, seconds, held-back
         loss before and after, references used for training and for stopping).
@@ -159,13 +185,16 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
         opt = torch.optim.Adam([*moving, glob, detail], lr=LR, betas=(0.9, 0.99))
         with torch.no_grad(), autocast():
             hold_structure = g.content(templates[hold]) if n_hold else None
+            use_others = others is not None and len(others) > 0 and W_STRUCT > 0
+            other_structure = g.content(others) if use_others else None
 
         def held_loss() -> float:
             if hold_structure is None:
                 return float("nan")
             with torch.no_grad(), autocast():
                 fake = decoder(hold_structure, glob.expand(n_hold, -1), detail.expand(n_hold, -1))
-            return float(_loss(fake.float(), refs[hold]))
+                gap = _structure_gap(g, fake, hold_structure) if use_others else 0.0
+            return float(_loss(fake.float(), refs[hold]) + W_STRUCT * gap)
 
         first = best = held_loss()
         best_state = {n: p.detach().clone() for n, p in decoder.named_parameters()}
@@ -179,6 +208,12 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
             with autocast():
                 fake = decoder(structure, glob.expand(len(pick), -1), detail.expand(len(pick), -1))
             loss = _loss(fake.float(), r)
+            if other_structure is not None and others is not None:
+                pick_o = torch.randperm(len(others), generator=gen)[:OTHERS_PER_STEP]
+                with autocast():
+                    fake_o = decoder([s[pick_o] for s in other_structure], glob.expand(len(pick_o), -1),
+                                     detail.expand(len(pick_o), -1))
+                    loss = loss + W_STRUCT * _structure_gap(g, fake_o, [s[pick_o] for s in other_structure])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

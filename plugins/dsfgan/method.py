@@ -462,9 +462,11 @@ class DSFGAN(Method):
         calibrated = A.calibrate_ink(refs)
         from glyph.train import resolve_precision
 
+        others = A.other_templates(chars) if A.W_STRUCT > 0 else None
         writer = A.adapt_generator(self.nets["G"], to_input(calibrated).to(dev), to_input(ref_templates).to(dev),
                                    steps=steps or A.STEPS, seconds=A.SECONDS if seconds is None else seconds,
-                                   seed=seed, precision=resolve_precision(precision, dev), progress=progress)
+                                   seed=seed, precision=resolve_precision(precision, dev),
+                                   others=None if others is None else to_input(others).to(dev), progress=progress)
         writer.chars = chars
         self.use_writer(writer)
         return dict(writer.report)
