@@ -380,7 +380,8 @@ class DSFGANReference(Reference):
         self.data = iter(DataLoader(dataset, batch_sampler=sampler, num_workers=0))
 
     def step(self) -> int:
-        from glyph.plugins.dsfgan.model import sobel_magnitude, supcon
+        from glyph.losses import sobel_magnitude
+        from glyph.plugins.dsfgan.model import supcon
 
         c = self.c
         b = next(self.data)

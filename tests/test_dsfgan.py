@@ -62,7 +62,7 @@ def test_supcon_prefers_views_of_one_writer():
 
 
 def test_sobel_outline_sees_edges_only():
-    from glyph.plugins.dsfgan.model import sobel_magnitude
+    from glyph.losses import sobel_magnitude
 
     flat = torch.ones(1, 1, 16, 16)
     step = torch.zeros(1, 1, 16, 16)

@@ -29,7 +29,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .model import Generator, sobel_magnitude
+from glyph.losses import sobel_magnitude
+
+from .model import Generator
 
 # Defaults live here, once: the CLI and the evaluation read them.
 STEPS = 150  # at most this many steps

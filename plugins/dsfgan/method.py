@@ -32,8 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from glyph import GlyphError, Method, Opt, RunContext
+from glyph.losses import sobel_magnitude
 
-from .model import Discriminator, Generator, Recognizer, sobel_magnitude, supcon
+from .model import Discriminator, Generator, Recognizer, supcon
 
 DEMO_TEXT = "永和九年，岁在癸丑，暮春之初，会于会稽山阴之兰亭。"
 MAX_REFS = 64

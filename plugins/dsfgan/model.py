@@ -249,14 +249,6 @@ class Recognizer(nn.Module):
         return self.head(self.features(x))
 
 
-def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
-    """Edge magnitude of single-channel images (the outline loss compares these)."""
-    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=x.device, dtype=x.dtype)
-    k = torch.stack([kx, kx.t()]).unsqueeze(1)
-    g = F.conv2d(x, k, padding=1)
-    return torch.sqrt(g.pow(2).sum(1, keepdim=True) + 1e-8)
-
-
 def supcon(emb: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
     """Supervised contrastive loss (Khosla et al. 2020, "all" mode) on L2-normalised embeddings.
 

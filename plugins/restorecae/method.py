@@ -165,7 +165,7 @@ class RestoreCAE(Method):
         loss = mse
         logs = {"mse": mse.detach()}
         if c.w_edge:
-            from glyph.plugins.dsfgan.model import sobel_magnitude
+            from glyph.losses import sobel_magnitude
 
             edge = (sobel_magnitude(out) - sobel_magnitude(clean)).abs().mean()
             loss = loss + c.w_edge * edge
