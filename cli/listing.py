@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from glyph.config import type_name
-from glyph.method import run_options
-from glyph.registry import Entry
+from glyph.registry import method_info, method_row
 
 from .console import out, warn
 
@@ -20,31 +17,6 @@ def _registry():
     from glyph.loader import get_registry
 
     return get_registry()
-
-
-def _weights(entry: Entry) -> str:
-    cls = entry.obj
-    if not cls.trainable:
-        return "n/a"
-    finder = getattr(cls, "shipped_weights", None)
-    return "yes" if callable(finder) and finder() is not None else "no"
-
-
-def method_row(entry: Entry) -> dict[str, Any]:
-    """The facts ``glyph list`` shows for one method."""
-    cat = entry.catalogue
-    return {
-        "name": entry.name,
-        "task": cat.get("task", ""),
-        "summary": cat.get("summary", ""),
-        "provider": entry.provider.dist,
-        "version": entry.provider.version,
-        "plugin": entry.provider.plugin,
-        "builtin": entry.provider.builtin,
-        "status": cat.get("status", ""),
-        "trainable": bool(entry.obj.trainable),
-        "weights": _weights(entry),
-    }
 
 
 def _report_failures(registry) -> None:
@@ -68,30 +40,6 @@ def list_methods(json_out: bool = typer.Option(False, "--json", help="print a JS
                       r["status"], r["weights"])
     out.print(table)
     out.print("Use `glyph info METHOD` for options and presets, `glyph run METHOD --help` to run one.")
-
-
-def method_info(entry: Entry) -> dict[str, Any]:
-    """Everything ``glyph info`` shows, as a JSON-ready dict."""
-    cls = entry.obj
-    info = method_row(entry)
-    cat = entry.catalogue
-    info.update(
-        paper=cat.get("paper", ""),
-        upstream=cat.get("upstream", ""),
-        example=cat.get("example", ""),
-        parts=list(cls.parts),
-        ema_parts=list(cls.ema_parts),
-        inputs=dict(cls.inputs),
-        run_options=[
-            {"option": o.opt.flag or "--" + o.name.replace("_", "-"), "type": type_name(o.type),
-             "default": o.config_default if o.config_default is not None
-             else (None if o.required else o.default), "required": o.required, "help": o.opt.help}
-            for o in run_options(cls)
-        ],
-        config=cls.describe_config(),
-        presets=cat.get("presets") or {},
-    )
-    return info
 
 
 def info_command(

@@ -71,11 +71,9 @@ def write_samples(ctx: RunContext, images: torch.Tensor, out: Path | None, out_d
     """Write a grid to ``out`` and/or one PNG per sample into ``out_dir``; optionally through the filter."""
     shown = to_display(images, glyphs)
     if filter_threshold is not None:
-        from glyph.plugins.filter.method import Config as FilterConfig
-        from glyph.plugins.filter.method import apply_filter
+        from .paper import clean_paper
 
-        cfg = FilterConfig(threshold=filter_threshold, ink="dark" if glyphs else "auto")
-        shown = np.stack([apply_filter(s, cfg) for s in shown])
+        shown = np.stack([clean_paper(s, filter_threshold, ink="dark" if glyphs else "auto") for s in shown])
     if out is None and out_dir is None:
         raise GlyphError("say where to write: --out grid.png and/or --out-dir DIR")
     if out is not None:

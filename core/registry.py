@@ -14,7 +14,7 @@ from .errors import GlyphError, did_you_mean
 
 KINDS = ("methods", "datasets", "metrics", "commands")
 # Top-level command names a plugin's glyph_register_commands cannot take.
-RESERVED_COMMANDS = frozenset({"list", "info", "plugins", "run", "train", "eval", "data", "font", "bench", "version"})
+RESERVED_COMMANDS = frozenset({"list", "info", "plugins", "train", "export", "run", "data", "font", "eval"})
 
 
 @dataclass(frozen=True)
@@ -97,3 +97,55 @@ class Registry:
         except KeyError:
             known = ", ".join(sorted(self.metrics)) or "none"
             raise GlyphError(f"unknown metric '{name}'{did_you_mean(name, self.metrics)}; available: {known}") from None
+
+
+def _weights(entry: Entry) -> str:
+    cls = entry.obj
+    if not cls.trainable:
+        return "n/a"
+    finder = getattr(cls, "shipped_weights", None)
+    return "yes" if callable(finder) and finder() is not None else "no"
+
+
+def method_row(entry: Entry) -> dict[str, Any]:
+    """The facts ``glyph list`` shows for one method."""
+    cat = entry.catalogue
+    return {
+        "name": entry.name,
+        "task": cat.get("task", ""),
+        "summary": cat.get("summary", ""),
+        "provider": entry.provider.dist,
+        "version": entry.provider.version,
+        "plugin": entry.provider.plugin,
+        "builtin": entry.provider.builtin,
+        "status": cat.get("status", ""),
+        "trainable": bool(entry.obj.trainable),
+        "weights": _weights(entry),
+    }
+
+
+def method_info(entry: Entry) -> dict[str, Any]:
+    """Everything ``glyph info`` shows, as a JSON-ready dict."""
+    from .config import type_name
+    from .method import run_options
+
+    cls = entry.obj
+    info = method_row(entry)
+    cat = entry.catalogue
+    info.update(
+        paper=cat.get("paper", ""),
+        upstream=cat.get("upstream", ""),
+        example=cat.get("example", ""),
+        parts=list(cls.parts),
+        ema_parts=list(cls.ema_parts),
+        inputs=dict(cls.inputs),
+        run_options=[
+            {"option": o.opt.flag or "--" + o.name.replace("_", "-"), "type": type_name(o.type),
+             "default": o.config_default if o.config_default is not None
+             else (None if o.required else o.default), "required": o.required, "help": o.opt.help}
+            for o in run_options(cls)
+        ],
+        config=cls.describe_config(),
+        presets=cat.get("presets") or {},
+    )
+    return info

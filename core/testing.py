@@ -58,7 +58,7 @@ def check_method(name: str, workdir: Path | None = None) -> list[str]:
         _check(bool(o.opt.help.strip()), f"{cls.__name__}.run option '{o.name}' needs help text")
     done.append("run-signature")
 
-    from glyph.cli.listing import method_info
+    from .registry import method_info
 
     json.dumps(method_info(entry), default=str)
     done.append("info")

@@ -9,7 +9,8 @@ from PIL import Image
 from glyph import RunContext
 from glyph.config import apply_overrides
 from glyph.imageio import read_image, write_image
-from glyph.plugins.filter.method import Config, Filter, apply_filter, ink_is_dark
+from glyph.paper import ink_is_dark
+from glyph.plugins.filter.method import Config, Filter, apply_filter
 
 
 def test_published_rule_per_channel():

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar
 
 import numpy as np
 
 from glyph import GlyphError, Method, Opt, RunContext, resolve_input
 from glyph.imageio import ImageReadError, list_images, read_image
-
-Ink = Literal["dark", "light", "auto"]
-Mode = Literal["channel", "luma"]
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pillow's "L" conversion
+from glyph.paper import Ink, Mode, clean_paper
 
 
 @dataclass
@@ -40,39 +37,9 @@ class Config:
             raise GlyphError(f"filter knee must be between 0 and the threshold ({self.threshold}), got {self.knee}")
 
 
-def ink_is_dark(color: np.ndarray) -> bool:
-    """Guess the polarity: the paper is the majority, so a bright median means dark ink."""
-    luma = color @ LUMA[: color.shape[-1]] / LUMA[: color.shape[-1]].sum() if color.ndim == 3 else color
-    return float(np.median(luma)) >= 0.5
-
-
 def apply_filter(image: np.ndarray, config: Config, has_alpha: bool = False) -> np.ndarray:
-    """Filter one image of floats in [0,1] (H x W or H x W x C) and return a new array.
-
-    With ``has_alpha`` the last channel is alpha and passes through unchanged.
-    """
-    x = np.asarray(image, dtype=np.float32)
-    alpha = None
-    if has_alpha:
-        x, alpha = x[..., :-1], x[..., -1:]
-        if x.shape[-1] == 1:
-            x = x[..., 0]
-    dark = ink_is_dark(x) if config.ink == "auto" else config.ink == "dark"
-    paperness = x if dark else 1.0 - x
-    if config.mode == "luma" and x.ndim == 3:
-        w = LUMA[: x.shape[-1]] / LUMA[: x.shape[-1]].sum()
-        paperness = np.repeat((paperness @ w)[..., None], x.shape[-1], axis=-1)
-    t, k = config.threshold, config.knee
-    if k > 0:
-        # 0 below t - k, rising linearly to 1 at t: how far to push each value towards paper.
-        push = np.clip((paperness - (t - k)) / k, 0.0, 1.0)
-    else:
-        push = (paperness > t).astype(np.float32)
-    paper = 1.0 if dark else 0.0
-    out = x + (paper - x) * push
-    if alpha is not None:
-        out = np.concatenate([out if out.ndim == 3 else out[..., None], alpha], axis=-1)
-    return out.astype(np.float32)
+    """Filter one image of floats in [0,1] (H x W or H x W x C) with ``config``; see :func:`glyph.paper.clean_paper`."""
+    return clean_paper(image, config.threshold, config.ink, config.mode, config.knee, has_alpha)
 
 
 class Filter(Method):
