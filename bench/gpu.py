@@ -288,10 +288,10 @@ def sampling(device: torch.device, dry: bool) -> dict[str, Any]:
     noise = torch.randn(batch, 1, ddpm.config.resolution, ddpm.config.resolution,
                         generator=torch.Generator().manual_seed(0))
     for precision in ("fp32", "bf16"):
-        ddpm.sample(noise[:2], "ddim", 2, 0.0, batch=batch, precision=precision)  # warm-up: kernels chosen
+        ddpm.denoise(noise[:2], "ddim", 2, 0.0, batch=batch, precision=precision)  # warm-up: kernels chosen
         sync(device)
         t = time.perf_counter()
-        ddpm.sample(noise, "ddim", steps, 0.0, batch=batch, precision=precision)
+        ddpm.denoise(noise, "ddim", steps, 0.0, batch=batch, precision=precision)
         sync(device)
         out[f"ddpm_ddim{steps}_{precision}_img_per_s"] = round(batch / (time.perf_counter() - t), 2)
     dsfgan = shipped_or_fresh(DSFGAN, "cpu")

@@ -86,12 +86,12 @@ def sampler_seconds(method: Any, sampler: str, steps: int, batch: int, timed_ste
         if timed_steps is None or timed_steps >= total:
             t = time.perf_counter()
             with amp:
-                method.sample(noise, sampler, steps, 0.0, g, batch)
+                method.denoise(noise, sampler, steps, 0.0, g, batch)
             return time.perf_counter() - t, total
         method.nets["unet"] = _Budget(net, timed_steps)
         t = time.perf_counter()
         with contextlib.suppress(_Enough), amp:
-            method.sample(noise, sampler, steps, 0.0, g, batch)
+            method.denoise(noise, sampler, steps, 0.0, g, batch)
         return (time.perf_counter() - t) * total / timed_steps, timed_steps
     finally:
         method.nets["unet"] = net
@@ -108,7 +108,7 @@ def fgd_of_samplers(method: Any, n: int, real: Any, batch: int = 64) -> dict[str
         g = torch.Generator().manual_seed(0)
         c = method.config
         noise = torch.randn(n, c.channels, c.resolution, c.resolution, generator=g)
-        images = method.sample(noise, sampler, steps, 0.0, g, batch)
+        images = method.denoise(noise, sampler, steps, 0.0, g, batch)
         fake = GlyphData((images * 255 + 0.5).to(torch.uint8), meta={"ink": "glyph", "source": name})
         out[f"fgd_{name}"] = round(FGD().compute(real, fake, ctx=ctx)["fgd"], 3)
     return out

@@ -330,7 +330,7 @@ def restore(
 
     if k < 1 or strength < 0:
         raise GlyphError("--k needs at least one wear operation and --strength must not be negative")
-    model, folder, names, device = _measured_model(method, weights, "restore(damaged, template)", "restoration",
+    model, folder, names, device = _measured_model(method, weights, "restore_batch(damaged, template)", "restoration",
                                                    metrics, per_writer)
     uses_template = bool(getattr(model.config, "use_template", False))
     template = template or getattr(model.config, "template", "noto-sans-sc-regular")
@@ -344,7 +344,7 @@ def restore(
               "restored blind": f"{model.name} without template"}
     for split in [s.strip().upper() for s in splits.split(",") if s.strip()]:
         with console.err.status(f"{split}: damaging and restoring held-out glyphs"):
-            sets = restoration_sets(dataset, split, template, model.restore, per_writer=per_writer,
+            sets = restoration_sets(dataset, split, template, model.restore_batch, per_writer=per_writer,
                                     seed=console.STATE.seed or 0, damage_seed=damage_seed, k=k, strength=strength,
                                     blind=uses_template)
             if pictures is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .api import Restorer, Sampler, Writer, load
 from .dataset import DatasetFormat, GlyphData
 from .errors import GlyphError, PluginError
 from .events import RunInfo
@@ -36,12 +37,16 @@ __all__ = [
     "Metric",
     "Opt",
     "PluginError",
+    "Restorer",
     "RunContext",
     "RunInfo",
     "RunReport",
+    "Sampler",
+    "Writer",
     "__version__",
     "get_method",
     "get_registry",
     "hookimpl",
+    "load",
     "resolve_input",
 ]

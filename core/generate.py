@@ -7,7 +7,7 @@ see them (glyphs dark on white).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ from .errors import GlyphError
 from .grid import tile
 from .imageio import atomic_output
 from .method import Opt, RunContext
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -135,6 +138,19 @@ class LatentRun:
         filter: FilterFlag = False,
     ) -> None:
         """Sample from the trained generator (EMA weights)."""
-        glyphs = getattr(self, "data_info", {}).get("ink", "glyph") == "glyph"
         sample_outputs(ctx, self.generate, self.config.z_dim, n=n, out=out, out_dir=out_dir,  # type: ignore[attr-defined]
-                       interpolate=interpolate, frames=frames, filter=filter, glyphs=glyphs)
+                       interpolate=interpolate, frames=frames, filter=filter, glyphs=draws_glyphs(self))
+
+    def sample(self, n: int = 16, *, seed: int | None = None) -> list[Image.Image]:
+        """``n`` new glyphs from seeded latents: the images ``glyph --seed S run METHOD --n N`` writes (see
+        :class:`glyph.api.Sampler` for the ink convention)."""
+        from .api import check_count, pil_images, seeded
+
+        check_count(n)
+        z = torch.randn(n, self.config.z_dim, generator=seeded(seed))  # type: ignore[attr-defined]
+        return pil_images(self.generate(z), draws_glyphs(self))  # type: ignore[attr-defined]
+
+
+def draws_glyphs(method: Any) -> bool:
+    """Whether a trained method's data were glyphs (1 = ink, shown dark on white) rather than colour pictures."""
+    return getattr(method, "data_info", {}).get("ink", "glyph") == "glyph"

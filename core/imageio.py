@@ -97,6 +97,11 @@ def _to_array(im: Image.Image) -> tuple[np.ndarray, str]:
     return np.asarray(im, dtype=np.float32) / 255.0, im.mode
 
 
+def pixels_of(im: Image.Image) -> tuple[np.ndarray, str]:
+    """A PIL image as :func:`read_image` returns a file: floats in [0, 1] and one of L, LA, RGB, RGBA."""
+    return _to_array(im)
+
+
 def to_pil(image: Any) -> Image.Image:
     """Convert floats in [0,1] (H x W, H x W x 1/2/3/4, or a CHW torch tensor) or a PIL image to PIL."""
     if isinstance(image, Image.Image):

@@ -115,6 +115,9 @@ class Method:
         inference_parts: the parts ``run`` needs (None: all); the others may be left out of shipped weights.
         inputs: what ``run`` consumes, name -> one-line description (shown by ``glyph info``).
         default_data: the dataset ``glyph train NAME`` uses without ``--data`` (None: ``--data`` is required).
+
+    What a loaded method can do for a caller is declared in :mod:`glyph.api` (``Sampler``, ``Writer``,
+    ``Restorer``); :func:`glyph.load` sets :attr:`precision` (``fp32``, ``bf16`` or ``fp16``) for methods to use.
     """
 
     name: ClassVar[str] = ""
@@ -130,6 +133,7 @@ class Method:
         self.config = config if config is not None else self.Config()
         self.nets: dict[str, torch.nn.Module] = {}
         self.schedulers: dict[str, Any] = {}  # learning-rate schedulers the trainer saves and restores
+        self.precision = "fp32"  # what glyph.load resolved; the CLI's options still say it per command
 
     # ---- training (used by the generic trainer) -------------------------------------------
     def build(self) -> dict[str, torch.nn.Module]:

@@ -97,7 +97,7 @@ def test_tiny_trains_resumes_and_samples(tmp_path):
 
     m = load_run(run)
     noise = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(0))
-    full, half = m.sample(noise, "ddim", 5, 0.0), m.sample(noise, "ddim", 5, 0.0, precision="bf16")
+    full, half = m.denoise(noise, "ddim", 5, 0.0), m.denoise(noise, "ddim", 5, 0.0, precision="bf16")
     assert not torch.equal(full, half) and (full - half).abs().mean() < 0.02  # bf16 network, fp32 sampler
 
 

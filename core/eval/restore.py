@@ -11,7 +11,7 @@ measured against the clean glyphs:
 - the method with the template channel, and (when it has one to drop) without it;
 - ``clean``: the ground truth, which tells how well the judge reads the writers at all.
 
-Any method with ``restore(damaged, template=None)`` (floats ``[N, 1, H, W]`` with 1 = ink in and out) can be
+Any method with ``restore_batch(damaged, template=None)`` (floats ``[N, 1, H, W]`` with 1 = ink in and out) can be
 measured; ``glyph eval restore`` runs it and prints one table.
 """
 
@@ -32,7 +32,7 @@ def restoration_sets(data: GlyphData, split: str, template: str, restore: Any, *
                      blind: bool = True) -> dict[str, GlyphData]:
     """Clean targets, their damaged versions, the template copy and the restorations, as labelled sets.
 
-    :param restore: ``restore(damaged, template)`` of a restoration method.
+    :param restore: ``restore_batch(damaged, template)`` of a restoration method.
     :param blind: also restore without the template channel (set ``"<system> without template"``).
     :returns: sets named ``clean``, ``damaged``, ``template copy``, ``restored`` and maybe ``restored blind``.
     """

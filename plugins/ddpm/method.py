@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 
 from glyph import GlyphError, Method, Opt, RunContext
-from glyph.generate import FilterFlag, GridOut, SampleCount, SampleDir, sample_outputs
+from glyph.generate import FilterFlag, GridOut, SampleCount, SampleDir, draws_glyphs, sample_outputs
 
 from .diffusion import NoiseSchedule, ancestral, ddim
 from .model import UNet
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass
@@ -105,7 +108,7 @@ class DDPM(Method):
         return {"loss": loss.detach()}
 
     @torch.no_grad()
-    def sample(self, noise: torch.Tensor, sampler: str | None = None, steps: int | None = None,
+    def denoise(self, noise: torch.Tensor, sampler: str | None = None, steps: int | None = None,
                eta: float | None = None, generator: torch.Generator | None = None, batch: int = 64,
                precision: str = "fp32") -> torch.Tensor:
         """Images in [0, 1] (1 = ink for glyphs) from starting noise ``[N, C, H, W]``.
@@ -133,8 +136,29 @@ class DDPM(Method):
         c = self.config
         return torch.randn(n, c.channels, c.resolution, c.resolution, generator=generator)
 
+    def sample(self, n: int = 16, *, seed: int | None = None, steps: int = 50, sampler: str = "ddim",
+               eta: float = 0.0) -> list[Image.Image]:
+        """``n`` new glyphs denoised from seeded noise: what ``glyph --seed S run ddpm --n N`` writes, in the
+        precision :func:`glyph.load` chose (bf16 where native)."""
+        from glyph.api import check_count, pil_images, seeded
+
+        check_count(n)
+        self._check_sampling(steps, sampler, eta)
+        noise = self._noise(n, seeded(seed))
+        precision = "bf16" if self.precision == "bf16" else "fp32"  # fp16 is not a sampling precision here
+        return pil_images(self.denoise(noise, sampler, steps, eta, seeded(seed), precision=precision),
+                          draws_glyphs(self))
+
+    def _check_sampling(self, steps: int, sampler: str, eta: float) -> None:
+        if sampler not in ("ddim", "ancestral"):
+            raise GlyphError(f"--sampler {sampler!r}: use ddim or ancestral")
+        if sampler == "ddim" and not 1 <= steps <= self.sched.T:
+            raise GlyphError(f"--steps must be between 1 and {self.sched.T} (the model's T), got {steps}")
+        if not (math.isfinite(eta) and eta >= 0):  # NaN passes a plain "eta < 0" test and makes NaN images
+            raise GlyphError(f"--eta must be a finite number >= 0, got {eta}")
+
     def preview(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.sample(self._noise(n, generator), "ddim", min(25, self.sched.T), 0.0)
+        return self.denoise(self._noise(n, generator), "ddim", min(25, self.sched.T), 0.0)
 
     def run(
         self,
@@ -156,21 +180,15 @@ class DDPM(Method):
         c = self.config
         if precision not in ("fp32", "bf16"):
             raise GlyphError(f"--precision {precision!r}: use fp32 or bf16")
-        if sampler not in ("ddim", "ancestral"):
-            raise GlyphError(f"--sampler {sampler!r}: use ddim or ancestral")
-        if sampler == "ddim" and not 1 <= steps <= self.sched.T:
-            raise GlyphError(f"--steps must be between 1 and {self.sched.T} (the model's T), got {steps}")
-        if not (math.isfinite(eta) and eta >= 0):  # NaN passes a plain "eta < 0" test and makes NaN images
-            raise GlyphError(f"--eta must be a finite number >= 0, got {eta}")
+        self._check_sampling(steps, sampler, eta)
         if interpolate and (sampler != "ddim" or eta != 0):
             raise GlyphError("--interpolate needs the deterministic sampler: --sampler ddim --eta 0")
         g = torch.Generator().manual_seed(ctx.seed if ctx.seed is not None else 0)
         shape = (c.channels, c.resolution, c.resolution)
 
         def from_latent(z: torch.Tensor) -> torch.Tensor:
-            return self.sample(z.view(-1, *shape), sampler, steps, eta, g, precision=precision)
+            return self.denoise(z.view(-1, *shape), sampler, steps, eta, g, precision=precision)
 
-        glyphs = getattr(self, "data_info", {}).get("ink", "glyph") == "glyph"
         sample_outputs(ctx, from_latent, math.prod(shape), n=n, out=out, out_dir=out_dir, interpolate=interpolate,
-                       frames=frames, filter=filter, glyphs=glyphs)
+                       frames=frames, filter=filter, glyphs=draws_glyphs(self))
         ctx.report.numbers["sampler steps"] = float(steps if sampler == "ddim" else self.sched.T)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ from glyph import GlyphError, Method, Opt, RunContext
 from glyph.losses import sobel_magnitude
 
 from .model import Discriminator, Generator, Recognizer, supcon
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 DEMO_TEXT = "永和九年，岁在癸丑，暮春之初，会于会稽山阴之兰亭。"
 MAX_REFS = 64
@@ -588,7 +591,7 @@ class DSFGAN(Method):
         font_name: Annotated[str | None, Opt("family name of --font (default: the references' folder name)")] = None,
     ) -> None:
         """Write characters in the hand of the writer whose samples are in --refs."""
-        from glyph.data.charsets import is_cjk, load_charset
+        from glyph.data.charsets import load_charset
         from glyph.data.refs import NAMING_HINT
         from glyph.data.templates import PUNCTUATION, template_glyphs
         from glyph.paths import char_file_name, inside
@@ -622,16 +625,60 @@ class DSFGAN(Method):
             text = DEMO_TEXT
             ctx.note(f"no --text given: writing the demo text {DEMO_TEXT}")
 
-        from . import adapt as A
+        glyphs = self._write(ctx, text, refs, n_refs, adapt, save_writer, writer)
+        for ch, img in glyphs.items():
+            ctx.save_image(inside(out, char_file_name(ch)), img)
+        from glyph.typeset import typeset
 
-        images = torch.zeros(0, 1, 64, 64, dtype=torch.uint8)
-        if writer is not None:
-            saved = A.load_writer(Path(writer), A.base_id(self.nets["G"]))
-            self.use_writer(saved)
-            ctx.note(f"writing in the hand saved in {writer} (adapted on {len(saved.chars)} references: "
-                     f"{saved.chars})")
-        else:
-            images = self._references(ctx, str(refs), n_refs, adapt, save_writer)
+        punct = template_glyphs([ch for ch in text if ch in PUNCTUATION], fit="em").glyphs
+        page = typeset(text, glyphs, {ch: 1.0 - g.astype(np.float32) / 255 for ch, g in punct.items()}, columns)
+        ctx.save_image(sheet or Path(out) / "preview.png", page)
+        if font is not None:
+            from glyph.font import build_font
+
+            family = font_name or Path(str(refs).split(":")[-1]).name.replace("_", " ").title() or "My Hand"
+            report = build_font({ch: 1.0 - img for ch, img in glyphs.items()}, font, family)
+            for ch, why in report.skipped:
+                ctx.skip(ch, f"not in the font: {why}")
+            ctx.report.written.append(Path(font))
+            ctx.note(f"font '{family}' with {len(report.chars)} glyphs: install it with glyph font install {font}")
+
+    def write(self, refs: str | Path | None, text: str, *, n_refs: int = 16, adapt: bool = False,
+              writer: str | Path | None = None, seed: int | None = None, ctx: RunContext | None = None
+              ) -> dict[str, Image.Image]:
+        """Write ``text`` in the hand of the writer whose samples are in the folder ``refs``: one image per
+        distinct CJK character, dark ink on white (mode ``L``, 64 px), keyed by the character.
+
+        :param refs: a folder of the writer's glyph photos or scans (``example:handwriting`` for the bundled one);
+            files named after their character (``永.jpg``, ``U+6C38.png``) are what ``adapt`` learns from.
+        :param adapt: first fine-tune to this writer on the named references (the largest gain in likeness);
+            the model is back to its base weights afterwards.
+        :param writer: instead of ``refs``, a folder saved by ``glyph run dsfgan --adapt --save-writer``.
+        :param seed: which references are drawn when there are more than ``n_refs``, and the adaptation's seed.
+        :param ctx: collects what was skipped and why, and notes (``ctx.report``); a fresh one when None.
+        """
+        from glyph.imageio import to_pil
+
+        if writer is not None and (refs is not None or adapt):
+            raise GlyphError("writer already holds an adapted hand: give it alone, without refs or adapt")
+        if refs is None and writer is None:
+            raise GlyphError("write needs refs: a folder with one photo or scan per character of the writer")
+        if not 1 <= n_refs <= MAX_REFS:
+            raise GlyphError(f"n_refs must be between 1 and {MAX_REFS}, got {n_refs}")
+        ctx = ctx or RunContext(seed=seed)
+        if seed is not None:
+            ctx.seed = seed
+        glyphs = self._write(ctx, text, None if refs is None else str(refs), n_refs, adapt, None,
+                             None if writer is None else Path(writer))
+        return {ch: to_pil(img) for ch, img in glyphs.items()}
+
+    def _write(self, ctx: RunContext, text: str, refs: str | None, n_refs: int, adapt: bool,
+               save_writer: Path | None, writer: Path | None) -> dict[str, np.ndarray]:
+        """The glyphs of ``text``'s CJK characters as display arrays (floats, 1 = paper), in text order."""
+        from glyph.data.charsets import is_cjk
+        from glyph.data.templates import PUNCTUATION, template_glyphs
+
+        from . import adapt as A
 
         wanted: list[str] = []
         for ch in text:
@@ -650,6 +697,14 @@ class DSFGAN(Method):
         if not todo:
             raise GlyphError("nothing to write: the text has no CJK character the template font covers; give "
                              "--text with Chinese or Japanese characters")
+        images = torch.zeros(0, 1, 64, 64, dtype=torch.uint8)
+        if writer is not None:
+            saved = A.load_writer(Path(writer), A.base_id(self.nets["G"]))
+            self.use_writer(saved)
+            ctx.note(f"writing in the hand saved in {writer} (adapted on {len(saved.chars)} references: "
+                     f"{saved.chars})")
+        else:
+            images = self._references(ctx, str(refs), n_refs, adapt, save_writer)
         t = torch.from_numpy(np.stack([templates.glyphs[ch] for ch in todo])).unsqueeze(1)
         try:
             result = self.stylize(images, t)
@@ -661,25 +716,9 @@ class DSFGAN(Method):
         finally:
             self.reset_adaptation()
         shown = 1.0 - result[:, 0].numpy()
-        glyphs = dict(zip(todo, shown, strict=True))
-        for ch, img in glyphs.items():
-            ctx.save_image(inside(out, char_file_name(ch)), img)
-        from glyph.typeset import typeset
-
-        punct = template_glyphs([ch for ch in text if ch in PUNCTUATION], fit="em").glyphs
-        page = typeset(text, glyphs, {ch: 1.0 - g.astype(np.float32) / 255 for ch, g in punct.items()}, columns)
-        ctx.save_image(sheet or Path(out) / "preview.png", page)
-        if font is not None:
-            from glyph.font import build_font
-
-            family = font_name or Path(str(refs).split(":")[-1]).name.replace("_", " ").title() or "My Hand"
-            report = build_font({ch: 1.0 - img for ch, img in glyphs.items()}, font, family)
-            for ch, why in report.skipped:
-                ctx.skip(ch, f"not in the font: {why}")
-            ctx.report.written.append(Path(font))
-            ctx.note(f"font '{family}' with {len(report.chars)} glyphs: install it with glyph font install {font}")
         ctx.report.numbers["characters"] = float(len(todo))
         ctx.report.numbers["references"] = float(len(images))
+        return dict(zip(todo, shown, strict=True))
 
     def _references(self, ctx: RunContext, refs: str, n_refs: int, adapt: bool, save_writer: Path | None
                     ) -> torch.Tensor:

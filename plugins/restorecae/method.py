@@ -12,9 +12,10 @@ compute for one-channel glyphs); any multiple of 32 by preset.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ import torch.nn.functional as F
 from glyph import GlyphError, Method, Opt, RunContext
 
 from .model import RestoreAE
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass
@@ -181,7 +185,8 @@ class RestoreCAE(Method):
 
     # ---- use --------------------------------------------------------------------------------------
     @torch.no_grad()
-    def restore(self, damaged: torch.Tensor, template: torch.Tensor | None = None, batch: int = 128) -> torch.Tensor:
+    def restore_batch(self, damaged: torch.Tensor, template: torch.Tensor | None = None, batch: int = 128
+                      ) -> torch.Tensor:
         """Restored glyphs in [0, 1] (1 = ink) from damaged ones (and their templates), all ``[N, 1, R, R]``."""
         net = self.nets["net"].eval()
         dev = next(net.parameters()).device
@@ -191,6 +196,62 @@ class RestoreCAE(Method):
             t = None if template is None else self._resize(template[i:i + batch].float()).to(dev)
             out.append(torch.sigmoid(net(d, t).float()).cpu())
         return torch.cat(out) if out else torch.zeros(0, 1, self.config.resolution, self.config.resolution)
+
+    def restore(self, images: Any, *, chars: str | Sequence[str] | None = None, ink: str = "auto",
+                ctx: RunContext | None = None) -> list[Image.Image]:
+        """The restored glyph of each damaged image, in order, dark ink on white (see :mod:`glyph.api`).
+
+        :param images: a folder of damaged glyph images, one image file, a list of files, or PIL images.
+        :param chars: each image's character (a string with one per image, or a list; ``""`` for unknown),
+            so its standard form guides the restoration; default: from the file names (``永.png``, ``U+6C38.png``).
+        :param ink: ``auto`` (the majority is paper), ``dark`` (on light paper) or ``light`` (a rubbing).
+        :param ctx: collects the inputs that were skipped and why (``ctx.report``); a fresh one when None.
+        """
+        from PIL import Image as PILImage
+
+        from glyph.api import pil_images
+        from glyph.data.refs import char_from_filename
+        from glyph.imageio import ImageReadError, list_images, pixels_of, read_image
+        from glyph.resources import resolve_input
+
+        if ink not in ("auto", "dark", "light"):
+            raise GlyphError(f"ink {ink!r}: use auto, dark or light")
+        ctx = ctx or RunContext()
+        if isinstance(images, (str, Path)):
+            src = resolve_input(images)
+            if src.is_dir():
+                paths, skipped = list_images(src)
+                for p, why in skipped:
+                    ctx.skip(p, why)
+                items: list[Any] = list(paths)
+            elif src.is_file():
+                items = [src]
+            else:
+                raise GlyphError(f"{src} does not exist; give a damaged glyph image, a folder of them or PIL images")
+        else:
+            items = list(images)
+        names = list(chars) if chars is not None else None
+        if names is not None and len(names) != len(items):
+            raise GlyphError(f"chars has {len(names)} characters for {len(items)} images; give one per image")
+        glyphs, labels = [], []
+        for i, item in enumerate(items):
+            if isinstance(item, PILImage.Image):
+                pixels, kind = pixels_of(item)
+                guess = ""
+            else:
+                try:
+                    pixels, kind = read_image(item)
+                except ImageReadError as e:
+                    raise GlyphError(str(e)) from None
+                guess = char_from_filename(Path(item).stem) or ""
+            glyphs.append(_to_glyph(pixels, kind, ink, self.config.resolution))
+            labels.append(names[i] if names is not None else guess)
+        if not glyphs:
+            return []
+        damaged = torch.from_numpy(np.stack(glyphs)).unsqueeze(1)
+        template = self._templates(ctx, [f"image {i}" for i in range(len(items))], labels) \
+            if self.config.use_template else None
+        return pil_images(self.restore_batch(damaged, template))
 
     def preview(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Damaged | restored pairs of the bundled embedded glyphs (the same seeded damage every time)."""
@@ -207,7 +268,7 @@ class RestoreCAE(Method):
         template = None
         if self.config.use_template:
             template = self._resize(data.images[template_row[data.labels["char"][pick]]].float() / 255)
-        restored = self.restore(damaged, template)
+        restored = self.restore_batch(damaged, template)
         out = torch.stack([damaged, restored], 1).flatten(0, 1)
         return out[torch.arange(n) % len(out)]
 
@@ -274,7 +335,7 @@ class RestoreCAE(Method):
             template = self._templates(ctx, kept, kept_chars)
         elif self.config.use_template:
             ctx.note("restoring without templates (--no-template)")
-        restored = self.restore(damaged, template)
+        restored = self.restore_batch(damaged, template)
         for target, img in zip(_targets(ctx, kept, src, out), restored, strict=True):
             ctx.save_image(target, 1.0 - img[0].numpy())
         truth = self._clean_for(ctx, kept, src, resolve_input(clean)) if clean is not None else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,9 @@ from glyph.generate import (
 )
 
 from .model import MLPDecoder, MLPEncoder, ResDecoder, ResEncoder
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass
@@ -142,6 +145,14 @@ class VAE(Method):
 
     def preview(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.decode(torch.randn(n, self.config.latent, generator=generator))
+
+    def sample(self, n: int = 16, *, seed: int | None = None) -> list[Image.Image]:
+        """``n`` new glyphs decoded from seeded latents: what ``glyph --seed S run vae --n N`` writes."""
+        from glyph.api import check_count, pil_images, seeded
+        from glyph.generate import draws_glyphs
+
+        check_count(n)
+        return pil_images(self.decode(torch.randn(n, self.config.latent, generator=seeded(seed))), draws_glyphs(self))
 
     def run(
         self,

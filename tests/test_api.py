@@ -1,0 +1,98 @@
+"""The Python API: ``glyph.load`` and the capabilities give the same images the CLI writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import glyph
+from glyph.cli.main import main
+from glyph.data.templates import template_glyphs
+
+
+def cli(*args: str) -> None:
+    """Run the CLI in this process; any exit but 0 fails the test."""
+    try:
+        main(list(args))
+    except SystemExit as e:
+        assert e.code in (0, None), f"glyph {' '.join(args)} exited {e.code}"
+
+
+def pixels(image: Image.Image | Path) -> np.ndarray:
+    return np.asarray(image if isinstance(image, Image.Image) else Image.open(image).convert("L"))
+
+
+def test_the_readme_main_job_in_three_lines_writes_what_the_cli_writes(tmp_path):
+    hand = glyph.load("dsfgan")
+    pages = hand.write("example:handwriting", "永和九年, ok")
+    assert list(pages) == list("永和九年")  # CJK characters only, in text order
+    assert all(p.mode == "L" and p.size == (64, 64) for p in pages.values())
+    ink = 255 - pixels(pages["永"]).astype(int)
+    assert ink.mean() > 5 and np.median(pixels(pages["永"])) > 200  # dark ink on white paper
+
+    cli("run", "dsfgan", "--refs", "example:handwriting", "--text", "永和九年", "--out", str(tmp_path / "cli"))
+    for ch in "永和九年":
+        assert np.array_equal(pixels(pages[ch]), pixels(tmp_path / "cli" / f"{ch}.png")), ch
+    assert isinstance(hand, glyph.Writer) and not isinstance(hand, glyph.Sampler)
+
+
+def test_write_reports_what_it_left_out():
+    ctx = glyph.RunContext()
+    pages = glyph.load("dsfgan").write("example:handwriting", "永a", n_refs=2, ctx=ctx)
+    assert list(pages) == ["永"]
+    assert any("'a'" in source for source, _ in ctx.report.problems)
+
+
+@pytest.mark.parametrize("name", ["dcgan", "vae", "progan", "ddpm"])
+def test_a_sampler_draws_what_the_cli_draws_with_the_same_seed(name, tmp_path):
+    model = glyph.load(name, precision="fp32")
+    assert isinstance(model, glyph.Sampler)
+    options = {"steps": 4} if name == "ddpm" else {}
+    images = model.sample(3, seed=7, **options)
+    assert [im.size for im in images] == [(64, 64)] * 3
+    assert not np.array_equal(pixels(images[0]), pixels(images[1]))
+    again = model.sample(3, seed=7, **options)
+    assert all(np.array_equal(pixels(a), pixels(b)) for a, b in zip(images, again, strict=True))
+
+    extra = ["--steps", "4"] if name == "ddpm" else []
+    cli("--seed", "7", "run", name, "--n", "3", "--out-dir", str(tmp_path / "cli"), *extra)
+    for i, im in enumerate(images):
+        assert np.array_equal(pixels(im), pixels(tmp_path / "cli" / f"{i:06d}.png")), i
+
+
+def test_restore_takes_a_folder_files_or_pil_images_and_matches_the_cli(tmp_path):
+    src = tmp_path / "damaged"
+    src.mkdir()
+    clean = template_glyphs(list("永和")).glyphs
+    rng = np.random.default_rng(0)
+    for ch, g in clean.items():
+        page = 255 - g.astype(np.int16)  # dark ink on white
+        page[rng.random(page.shape) < 0.08] = 255  # flecks of lost ink
+        Image.fromarray(page.astype(np.uint8)).save(src / f"{ch}.png")
+    model = glyph.load("restorecae")
+    assert isinstance(model, glyph.Restorer)
+    from_folder = model.restore(src)
+    from_pil = model.restore([Image.open(src / f"{ch}.png") for ch in "和永"], chars="和永")
+    assert len(from_folder) == 2 and from_folder[0].mode == "L"
+    assert np.array_equal(pixels(from_folder[0]), pixels(from_pil[0]))  # the listing is sorted: 和 before 永
+
+    cli("run", "restorecae", "--input", str(src), "--out", str(tmp_path / "cli"))
+    assert np.array_equal(pixels(from_folder[1]), pixels(tmp_path / "cli" / "永.png"))
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: glyph.load("dsfgann"), "did you mean 'dsfgan'"),
+    (lambda: glyph.load("filter", weights="runs/x"), "no weights to load"),
+    (lambda: glyph.load("dcgan", precision="fp8"), "precision 'fp8'"),
+    (lambda: glyph.load("dcgan", device="tpu"), "tpu"),
+    (lambda: glyph.load("dcgan").sample(0), "between 1 and"),
+    (lambda: glyph.load("ddpm").sample(1, sampler="euler"), "ddim or ancestral"),
+    (lambda: glyph.load("restorecae").restore(["nowhere.png"]), "nowhere.png"),
+    (lambda: glyph.load("dsfgan").write(None, "永"), "needs refs"),
+])
+def test_bad_calls_raise_one_glyph_error(call, message):
+    with pytest.raises(glyph.GlyphError, match=message):
+        call()
