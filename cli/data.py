@@ -362,16 +362,11 @@ def sheet(
     ink: Ink = typer.Option(Ink.auto, help="ink polarity of the photo"),
 ) -> None:
     """Slice a photographed sheet of characters into one clean reference per character."""
-    from glyph.data.refs import slice_sheet
+    from glyph.data.refs import parse_grid, slice_sheet
     from glyph.imageio import read_image
 
     check_output_dir(out_path)
-    shape = None
-    if grid:
-        rows, _, cols = grid.lower().partition("x")
-        if not (rows.isdigit() and cols.isdigit() and int(rows) > 0 and int(cols) > 0):
-            raise GlyphError(f"--grid {grid!r}: expected ROWSxCOLS such as 4x5")
-        shape = (int(rows), int(cols))
+    shape = parse_grid(grid) if grid else None
     pixels, kind = read_image(photo)
     result = slice_sheet(pixels, kind, text, grid=shape, size=size, ink=ink.value, source=photo.name)
     _report_skipped(result.skipped)

@@ -13,6 +13,7 @@ import dataclasses
 import math
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -66,8 +67,32 @@ def config_fields(config_cls: type) -> list[FieldInfo]:
     return out
 
 
+# Config integers end up in torch and numpy (and in config.json), which hold 64 bits.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def show_value(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for a one-line message: shortened when long, and safe for an int too long to print."""
+    if isinstance(value, int) and not -(10**60) < value < 10**60:
+        return f"an integer of {value.bit_length()} bits"  # repr() refuses ints over 4,300 digits
+    r = repr(value)
+    return r if len(r) <= limit else f"{r[:limit - 20]}...{r[-15:]}"
+
+
+def _text(value: str, where: str) -> str:
+    """Refuse control characters and surrogates (bytes that were not UTF-8) in a config string or path."""
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        raise GlyphError(f"{where}: {show_value(value)} holds U+{ord(bad):04X}, a control character or a byte "
+                         f"that is not UTF-8; give plain text")
+    return value
+
+
 def coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against annotation ``tp``; convert strings (from ``--set``) and lists (from TOML).
+
+    Integers must fit in 64 bits, strings and paths hold no control characters (they reach file names and
+    config.json); any other value that does not fit is refused too.
 
     :raises GlyphError: naming ``where`` and the accepted type when the value does not fit.
     """
@@ -75,7 +100,7 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     args = typing.get_args(tp)
 
     def fail() -> GlyphError:
-        return GlyphError(f"{where}: expected {type_name(tp)}, got {value!r}")
+        return GlyphError(f"{where}: expected {type_name(tp)}, got {show_value(value)}")
 
     if origin in (typing.Union, types.UnionType):
         if value is None or (isinstance(value, str) and value.lower() == "none" and type(None) in args):
@@ -93,8 +118,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         for choice in args:
             if value == choice or (isinstance(value, str) and str(choice) == value):
                 return choice
-        raise GlyphError(f"{where}: expected one of {', '.join(repr(a) for a in args)}, got {value!r}"
-                         + did_you_mean(str(value), [str(a) for a in args]))
+        raise GlyphError(f"{where}: expected one of {', '.join(repr(a) for a in args)}, got {show_value(value)}"
+                         + (did_you_mean(value, [str(a) for a in args]) if isinstance(value, str) else ""))
     if origin in (tuple, list):
         if isinstance(value, str):
             value = [v.strip() for v in value.strip("()[] ").split(",") if v.strip()]
@@ -114,34 +139,39 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is int:
         if isinstance(value, bool):
             raise fail()
-        if isinstance(value, int):
-            return value
         if isinstance(value, str):
             try:
-                return int(value.replace("_", ""))
+                value = int(value.replace("_", ""))  # ValueError also past 4,300 digits
             except ValueError:
                 raise fail() from None
-        raise fail()
+        if not isinstance(value, int):
+            raise fail()
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise GlyphError(f"{where}: {show_value(value)} is beyond 64 bits; give an integer of at most 18 digits")
+        return value
     if tp is float:
         if isinstance(value, bool):
             raise fail()
-        if isinstance(value, (int, float)):
-            return float(value)
         if isinstance(value, str):
             try:
-                return float(value)
+                return float(value)  # '1e400' is inf: check_number refuses it
             except ValueError:
+                raise fail() from None
+        if isinstance(value, (int, float)):
+            try:
+                return float(value)
+            except OverflowError:  # an int beyond 1.8e308 (from TOML or Python)
                 raise fail() from None
         raise fail()
     if tp is str:
         if isinstance(value, str):
-            return value
+            return _text(value, where)
         raise fail()
     if tp is Path:
         if isinstance(value, (str, Path)):
-            return Path(value)
+            return Path(_text(str(value), where))
         raise fail()
-    if isinstance(value, tp):
+    if isinstance(tp, type) and isinstance(value, tp):  # isinstance() refuses generics such as dict[str, int]
         return value
     raise fail()
 
@@ -165,7 +195,7 @@ def check_number(value: Any, where: str, low: float | None = 0, positive: bool =
     if isinstance(value, float) and not math.isfinite(value):
         raise GlyphError(f"{where}: expected a finite number, got {value!r}")
     if low is not None and (value < low or (positive and value == low)):
-        raise GlyphError(f"{where}: must be {'above' if positive else 'at least'} {low:g}, got {value!r}")
+        raise GlyphError(f"{where}: must be {'above' if positive else 'at least'} {low:g}, got {show_value(value)}")
 
 
 def _must_be_positive(name: str) -> bool:
@@ -236,8 +266,9 @@ def apply_overrides(config: Any, overrides: Mapping[str, Any], source: str) -> A
     changes = {}
     for key, value in overrides.items():
         if key not in known:
-            raise GlyphError(
-                f"{source}: unknown config field '{key}'{did_you_mean(key, known)}; "
+            raise GlyphError(  # show_value (a repr): a key from --set may hold a newline
+                f"{source}: unknown config field {show_value(key)}"
+                f"{did_you_mean(key, known) if isinstance(key, str) else ''}; "
                 f"fields are: {', '.join(known)} (see `glyph info METHOD`)"
             )
         changes[key] = coerce(value, hints[key], f"{source}: field '{key}'")

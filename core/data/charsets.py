@@ -4,6 +4,9 @@ Built-ins: ``gb2312-1`` (3,755 level-1 hanzi), ``gb2312`` (all 6,763 hanzi, the 
 ``jis-1`` (2,965 JIS X 0208 level-1 kanji), ``common-N`` (the N most frequent level-1 hanzi). Any other
 spec is either a path to a text file or a literal string of characters. The class index of a character is
 its position in the set; sets are saved as readable JSON (never pickles).
+
+Specs and files come from users, so every malformed one ends in a :class:`GlyphError` that names it: a file that
+is not UTF-8, an empty set, a control character or an undecodable byte (a surrogate) where a character belongs.
 """
 
 from __future__ import annotations
@@ -19,6 +22,34 @@ from pathlib import Path
 from ..errors import GlyphError, did_you_mean
 
 BUILTIN = ("gb2312-1", "gb2312", "jis-1", "common-N")
+_NAMED = ("gb2312-1", "gb2312", "jis-1")
+_HINT = f"use {', '.join(BUILTIN)}, a UTF-8 text file or a string of characters"
+
+
+def _show(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a one-line message: control characters escaped, a long value shortened."""
+    r = repr(text)
+    return r if len(r) <= limit else f"{r[:limit - 20]}...{r[-15:]} ({len(text)} characters)"
+
+
+def check_chars(chars: list[str], where: str) -> list[str]:
+    """Return ``chars`` when each is one drawable character; refuse control characters and surrogates.
+
+    A surrogate (U+D800-U+DFFF) is how Python carries a byte that was not UTF-8 (a file name or a terminal in
+    another encoding); it cannot be written as UTF-8, so a charset holding one would fail when saved.
+
+    :param where: what held the characters, for the message (``"charset file 'mine.txt'"``).
+    :raises GlyphError: naming the first bad character, its position and what to do.
+    """
+    for i, ch in enumerate(chars):
+        if not isinstance(ch, str) or len(ch) != 1:
+            raise GlyphError(f"{where}: entry {i + 1} is {_show(str(ch))}, not one character; list single characters")
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Cs"):
+            what = "a control character" if cat == "Cc" else "an undecodable byte (text that is not UTF-8?)"
+            raise GlyphError(f"{where}: character {i + 1} is {what}, U+{ord(ch):04X}; remove it or save the text "
+                             f"as UTF-8")
+    return chars
 
 
 def _euc_block(rows: range, codec: str) -> str:
@@ -83,43 +114,79 @@ class Charset:
                           ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> Charset:
-        """Inverse of :meth:`to_json`."""
-        data = json.loads(text)
-        return cls(data["name"], list(data["chars"]))
+    def from_json(cls, text: str, where: str = "charset JSON") -> Charset:
+        """Inverse of :meth:`to_json`.
+
+        :param where: what the text came from, for messages.
+        :raises GlyphError: for text that is not such JSON, or holds no or no valid characters.
+        """
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            raise GlyphError(f"{where} is not valid JSON ({str(e).splitlines()[0]}); write it as "
+                             f'{{"name": "mine", "chars": "永和九年"}}') from None
+        chars = data.get("chars") if isinstance(data, dict) else None
+        if not isinstance(chars, (str, list)) or not chars:
+            raise GlyphError(f'{where}: expected {{"name": "mine", "chars": "永和九年"}} with at least one '
+                             f"character, as glyph writes it")
+        name = data.get("name")
+        return cls(name if isinstance(name, str) else "custom", check_chars(list(chars), where))
 
 
 def load_charset(spec: str) -> Charset:
     """Resolve ``spec``: a built-in name, ``common-N``, a text file (its non-space characters), or a string.
 
-    :raises GlyphError: for an empty set or a ``common-N`` beyond the 3,755 known frequencies.
+    :raises GlyphError: for an empty set, a ``common-N`` beyond the 3,755 known frequencies, a file that is missing
+        or not UTF-8 text, and control characters or undecodable bytes (surrogates) among the characters.
     """
     spec = spec.strip()
-    if spec in ("gb2312-1", "gb2312", "jis-1"):
+    if spec in _NAMED:
         return Charset(spec, list(_builtin(spec)))
     m = re.fullmatch(r"common-(\d+)", spec)
     if m:
-        n = int(m.group(1))
         order = frequency_order()
+        digits = m.group(1)  # any decimal digits int() reads; a long run is out of range (and int() would refuse it)
+        n = int(digits) if len(digits) <= 9 else 0
         if not 1 <= n <= len(order):
-            raise GlyphError(f"charset {spec}: N must be between 1 and {len(order)}")
+            raise GlyphError(f"charset {_show(spec)}: N must be between 1 and {len(order)}, e.g. common-500")
         return Charset(spec, list(order[:n]))
-    path = Path(spec).expanduser()
     if len(spec) < 4096 and ("/" in spec or spec.endswith((".txt", ".json"))):
-        if not path.is_file():
-            raise GlyphError(f"charset file {spec} does not exist; give a file, a string of characters, "
-                             f"or one of {', '.join(BUILTIN)}")
-        text = path.read_text("utf-8")
-        if path.suffix == ".json":
-            return Charset.from_json(text)
-        return Charset(path.stem, [c for c in text if not c.isspace()])
+        return _load_file(spec)
     if re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]*", spec):  # a name, not a string of characters to use
-        raise GlyphError(f"unknown charset '{spec}'{did_you_mean(spec, ['gb2312-1', 'gb2312', 'jis-1', 'common-500'])};"
-                         f" use {', '.join(BUILTIN)}, a text file or a string of characters")
+        raise GlyphError(f"unknown charset {_show(spec)}{did_you_mean(spec, [*_NAMED, 'common-500'])}; {_HINT}")
     chars = [c for c in spec if not c.isspace()]
     if not chars:
-        raise GlyphError(f"charset {spec!r} is empty; use {', '.join(BUILTIN)}, a text file or a string of characters")
-    return Charset("custom", chars)
+        raise GlyphError(f"charset {_show(spec)} is empty; {_HINT}")
+    return Charset("custom", check_chars(chars, f"charset {_show(spec)}"))
+
+
+def _load_file(spec: str) -> Charset:
+    """A charset file: JSON as :meth:`Charset.to_json` writes it, or UTF-8 text whose non-space characters count."""
+    try:
+        path = Path(spec).expanduser()
+    except (RuntimeError, ValueError):  # '~user/...' for no such user, or a NUL byte: not a file we can name
+        path = Path(spec)
+    where = f"charset file {_show(spec)}"
+    try:
+        # A regular file only: a folder, a FIFO or /dev/stdin would fail or wait forever.
+        if not path.is_file():  # False for a missing file and for a name with a NUL byte
+            raise GlyphError(f"{where} {'is not a file' if path.exists() else 'does not exist'}; give a text file, "
+                             f"a string of characters, or one of {', '.join(BUILTIN)}")
+        raw = path.read_bytes()
+    except OSError as e:  # no permission, a name too long, a file gone since...
+        raise GlyphError(f"{where}: cannot read it ({e.strerror or type(e).__name__}); give a readable text "
+                         f"file") from None
+    try:
+        text = raw.decode("utf-8-sig")  # -sig: Windows editors start UTF-8 files with a byte-order mark
+    except UnicodeDecodeError as e:
+        raise GlyphError(f"{where} is not UTF-8 text (byte 0x{raw[e.start]:02X} at offset {e.start}); save it as "
+                         f"UTF-8 with the characters to use") from None
+    if path.suffix == ".json":
+        return Charset.from_json(text, where)
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        raise GlyphError(f"{where} holds no characters; write the characters to use in it")
+    return Charset(path.stem, check_chars(chars, where))
 
 
 def parse_char_name(stem: str) -> str | None:
@@ -130,12 +197,14 @@ def parse_char_name(stem: str) -> str | None:
     """
     base = re.split(r"[_\s]", stem.strip(), maxsplit=1)[0]
     if len(base) == 1 and not base.isascii():
-        return base
+        # A surrogate is a byte of a file name that was not UTF-8, not a character.
+        return None if unicodedata.category(base) == "Cs" else base
     m = re.fullmatch(r"[Uu]\+?([0-9A-Fa-f]{4,6})", base)
     if m:
         cp = int(m.group(1), 16)
         return chr(cp) if cp <= 0x10FFFF and not 0xD800 <= cp <= 0xDFFF else None
-    if base.isdigit() and 0xA1A1 <= int(base) <= 0xF7FE:
+    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses, and a long run int() refuses too.
+    if base.isascii() and base.isdigit() and len(base) <= 5 and 0xA1A1 <= int(base) <= 0xF7FE:
         code = int(base)
         try:
             return bytes([code >> 8, code & 0xFF]).decode("gb2312")

@@ -42,6 +42,7 @@ __all__ = [
     "char_from_filename",
     "load_references",
     "normalize_glyph",
+    "parse_grid",
     "slice_sheet",
 ]
 
@@ -61,6 +62,9 @@ _WORK_OVERSAMPLE = 6
 # Sample suffixes for several images of one character: 永_2, 永-2, 永 2, 永 (2), 永(2).
 _SAMPLE_SUFFIX = re.compile(r"^(?P<base>.+?)(?:[ _-]+\d+|\s*\(\d+\))$")
 _CODEPOINT = re.compile(r"^[Uu]\+?(?P<hex>[0-9A-Fa-f]{4,6})$")
+# No name of one character is longer (file systems stop at 255 bytes), and _SAMPLE_SUFFIX takes time quadratic in
+# the length of a name made of separators.
+_MAX_STEM = 255
 # Ideographs (unified with all extensions, compatibility, radicals, 々〆〇), kana and Hangul syllables.
 _CJK_RANGES = (
     (0x2E80, 0x2FDF),  # CJK radicals supplement, Kangxi radicals
@@ -128,6 +132,8 @@ def char_from_filename(stem: str, allow_any: bool = False) -> str | None:
     :param stem: the file name without its suffix.
     """
     name = stem.strip()
+    if len(name) > _MAX_STEM:
+        return None
     m = _SAMPLE_SUFFIX.match(name)
     if m:
         name = m.group("base").strip()
@@ -819,6 +825,26 @@ def _detect_cells(clean: np.ndarray, n: int) -> list[tuple[int, int, int, int]]:
     return cells
 
 
+_GRID = re.compile(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*")
+
+
+def parse_grid(spec: str) -> tuple[int, int]:
+    """``"4x5"`` -> ``(4, 5)``: the ``--grid ROWSxCOLS`` of a sheet (``X`` and ``×`` work too).
+
+    :raises GlyphError: for anything else, a zero, or more rows or columns than a sheet can hold.
+    """
+    m = _GRID.fullmatch(spec)
+    # ASCII digits only: \d also matches other scripts' digits, which a user would not type by intent.
+    if not m or not (m.group(1).isascii() and m.group(2).isascii()):
+        raise GlyphError(f"--grid {spec[:40]!r}: expected ROWSxCOLS such as 4x5")
+    if any(len(g.lstrip("0")) > 4 for g in m.groups()):  # int() refuses over 4,300 digits; no sheet has 10,000 rows
+        raise GlyphError(f"--grid {spec[:40]!r}: more rows or columns than a sheet holds; count them, e.g. 4x5")
+    rows, cols = int(m.group(1)), int(m.group(2))
+    if rows < 1 or cols < 1:
+        raise GlyphError(f"--grid {spec[:40]!r} has no cells; give ROWSxCOLS as counted on the sheet, e.g. 4x5")
+    return rows, cols
+
+
 def slice_sheet(pixels: np.ndarray, kind: str, text: str, grid: tuple[int, int] | None = None, size: int = 64,
                 ink: str = "auto", margin: float = 0.08, source: str = "sheet") -> RefSet:
     """Cut one photo of a grid of handwritten characters into normalised glyphs.
@@ -827,7 +853,8 @@ def slice_sheet(pixels: np.ndarray, kind: str, text: str, grid: tuple[int, int] 
     :param kind: ``"L"``, ``"LA"``, ``"RGB"`` or ``"RGBA"``.
     :param text: the characters on the sheet in reading order (rows top to bottom, each left to right);
         whitespace is ignored, so the text may keep one line per row.
-    :param grid: ``(rows, cols)`` to cut the ink area into equal cells; None finds rows and columns from the
+    :param grid: ``(rows, cols)`` to cut the ink area into equal cells (only the last row may hold fewer
+        characters, so one row spans the ink's width); None finds rows and columns from the
         gaps of paper between them, using the length of ``text`` to join the halves of split characters.
     :param size: side of each output glyph.
     :param ink: polarity, see :func:`normalize_glyph`.
@@ -845,11 +872,14 @@ def slice_sheet(pixels: np.ndarray, kind: str, text: str, grid: tuple[int, int] 
         raise GlyphError("the text of the sheet is empty; give the characters written on it in reading order")
     if grid is not None:
         rows, cols = (int(g) for g in grid)
+        shape = f"{rows}x{cols}" if max(abs(rows), abs(cols)) < 10**9 else "of that size"  # str() stops at 4,300 digits
         if rows < 1 or cols < 1:
-            raise GlyphError(f"grid {rows}x{cols} has no cells; give ROWSxCOLS as counted on the sheet, e.g. 3x4")
-        if not (rows - 1) * cols < n <= rows * cols:
-            raise GlyphError(f"grid {rows}x{cols} has {rows * cols} cells but the text has {n} characters; "
-                             f"check the grid (ROWSxCOLS) and the text")
+            raise GlyphError(f"grid {shape} has no cells; give ROWSxCOLS as counted on the sheet, e.g. 3x4")
+        # Only the last row may be short; and one row must be full, as the cells divide the ink's width.
+        if rows > n or cols > n or not (rows - 1) * cols < n <= rows * cols or (rows == 1 and cols != n):
+            cells = f"{rows * cols} cells" if shape != "of that size" else "more cells"
+            raise GlyphError(f"grid {shape} has {cells} but the text has {n} characters; check the grid "
+                             f"(ROWSxCOLS) and the text")
     page = _analyse(_luminance(pixels, kind, ink), ink, _SHEET_ANALYSIS)
     comps = _components(page.binary)
     keep = _drop_artefacts(page, comps)

@@ -104,8 +104,8 @@ class Config:
         if self.rec_steps >= self.steps:
             raise GlyphError(f"dsfgan rec_steps ({self.rec_steps}) must be below steps ({self.steps}), or the "
                              f"GAN never trains")
-        if self.dim % self.heads:
-            raise GlyphError(f"dsfgan dim ({self.dim}) must be divisible by heads ({self.heads})")
+        if self.heads < 1 or self.dim % self.heads:
+            raise GlyphError(f"dsfgan heads must be at least 1 and divide dim ({self.dim}), got {self.heads}")
         if not 0.0 <= self.synth_share <= 1.0 or self.synth_groups >= self.groups:
             raise GlyphError(f"dsfgan synth_share is the share of a batch's {self.groups} writers drawn by pen "
                              f"writers, leaving at least one real writer; got {self.synth_share}")
