@@ -146,36 +146,58 @@ def load_trained(entry: Entry, weights: Path | None, ctx: RunContext) -> Any:
 
 
 class MethodGroup(TyperGroup):
-    """``glyph run``: an unknown method is a one-line error with a did-you-mean."""
+    """``glyph run``: one command per registered method, built only when it is run.
+
+    Listing the methods (``glyph run --help``) shows their catalogue summaries without importing them, so the
+    CLI starts without torch; ``glyph run NAME`` imports that one method and builds its options from ``run``'s
+    signature. An unknown name is a one-line error with a did-you-mean.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """The registered methods' names, sorted."""
+        from glyph.loader import get_registry
+
+        return sorted(get_registry().methods)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """A built command, or a stand-in that carries only the method's summary (for help listings)."""
+        import click
+
+        from glyph.loader import get_registry
+
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        entry = get_registry().methods.get(cmd_name)
+        if entry is None:
+            return None
+        summary = entry.catalogue.get("summary", "")
+        return click.Command(cmd_name, help=summary, short_help=summary)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        """Resolve like Typer, but answer unknown method names with a GlyphError."""
+        """Resolve the method named first in ``args`` and build its command (a GlyphError if it cannot be)."""
+        from glyph.loader import get_registry
+
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in self.commands:
-            from glyph.loader import get_registry
-
-            get_registry().method(name)  # raises GlyphError naming `glyph list`
-            raise GlyphError(f"method '{name}' could not be built; see `glyph plugins` for load errors")
+            entry = get_registry().method(name)  # raises GlyphError naming `glyph list`
+            self.commands[name] = build_command(entry)
         return super().resolve_command(ctx, args)
 
 
+def build_command(entry: Entry) -> Any:
+    """The click command of ``glyph run NAME`` for one method (importing it)."""
+    try:
+        command = make_command(entry)
+    except TypeError as e:  # a plugin's run() signature glyph cannot turn into options
+        raise GlyphError(f"method '{entry.name}' from {entry.provider.dist} cannot be run: its run() options "
+                         f"{e}; tell its authors (glyph.testing.check_method finds this)") from None
+    probe = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]})
+    probe.command(entry.name, help=entry.catalogue.get("summary", ""))(command)
+    return typer.main.get_command(probe)
+
+
 def build_run_app(registry: Registry) -> typer.Typer:
-    """The ``glyph run`` group with one command per registered method."""
-    run_app = typer.Typer(cls=MethodGroup, no_args_is_help=True,
-                          help="Run a method: `glyph run METHOD --help` shows its options.",
-                          context_settings={"help_option_names": ["-h", "--help"]})
-    for name, entry in sorted(registry.methods.items()):
-        try:
-            command = make_command(entry)
-        except TypeError as e:  # a plugin's run() signature glyph cannot turn into options
-            registry.failures.append(_failure(entry, e))
-            continue
-        run_app.command(name, help=entry.catalogue.get("summary", ""))(command)
-    return run_app
-
-
-def _failure(entry: Entry, e: Exception) -> Any:
-    from glyph.registry import LoadFailure
-
-    p = entry.provider
-    return LoadFailure(p.plugin, p.dist, p.version, "run signature", str(e))
+    """The ``glyph run`` group; its commands are built when run (see :class:`MethodGroup`)."""
+    return typer.Typer(cls=MethodGroup, no_args_is_help=True,
+                       help="Run a method: `glyph run METHOD --help` shows its options.",
+                       context_settings={"help_option_names": ["-h", "--help"]})

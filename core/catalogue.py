@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-CATALOGUE_KEYS = ("summary", "task", "paper", "upstream", "status", "example", "presets")
+CATALOGUE_KEYS = ("summary", "task", "paper", "upstream", "status", "example", "presets", "trainable")
 
 
 def registry_path() -> Path:

@@ -24,10 +24,13 @@ def glyph_register_methods(register):
     """Register methods (generators, restorers, post-processors).
 
     :param register: ``register(method_cls, **catalogue)``. ``method_cls`` is a subclass of
-        :class:`glyph.Method` with a unique ``name``. Optional catalogue keywords describe it in
-        ``glyph list`` / ``glyph info``: ``summary``, ``task``, ``paper``, ``upstream``, ``status``
-        and ``presets`` (a mapping preset name -> overrides of the method's Config fields).
-        glyph's own methods take these from ``registry.toml`` instead.
+        :class:`glyph.Method` with a unique ``name``, or a reference ``"package.module:Class"`` with
+        ``name=`` given: then the module (and whatever it imports, torch included) is imported only when the
+        method is used, and ``glyph --help`` and ``glyph list`` stay fast. Optional catalogue keywords describe
+        it in ``glyph list`` / ``glyph info``: ``summary``, ``task``, ``paper``, ``upstream``, ``status``,
+        ``presets`` (a mapping preset name -> overrides of the method's Config fields) and, for a reference,
+        ``trainable=False`` for a method that does not train. glyph's own methods take these from
+        ``registry.toml`` and register by reference.
     """
 
 
@@ -36,7 +39,7 @@ def glyph_register_datasets(register):
     """Register dataset formats: readers (and optionally writers) of an on-disk layout.
 
     :param register: ``register(format_cls)`` with a subclass of :class:`glyph.DatasetFormat`
-        whose ``name`` is unique (e.g. ``writers``, ``packed``).
+        whose ``name`` is unique (e.g. ``writers``, ``packed``), or a reference as for methods.
     """
 
 
@@ -45,7 +48,8 @@ def glyph_register_metrics(register):
     """Register evaluation metrics.
 
     :param register: ``register(metric_cls)`` with a subclass of :class:`glyph.Metric` whose
-        ``name`` is unique (e.g. ``fgd``, ``ssim``).
+        ``name`` is unique (e.g. ``fgd``, ``ssim``), or ``register("package.module:Class", name=...)``
+        to import it only when an evaluation uses it.
     """
 
 

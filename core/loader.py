@@ -13,6 +13,7 @@ recorded as a :class:`~glyph.registry.LoadFailure` and skipped, and everything e
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import os
 import re
@@ -25,11 +26,12 @@ import pluggy
 from . import hookspecs
 from .catalogue import CATALOGUE_KEYS, builtin_catalogue
 from .config import apply_overrides
-from .errors import PluginError
+from .errors import GlyphError, PluginError
 from .registry import RESERVED_COMMANDS, Entry, LoadFailure, PluginRecord, Provider, Registry
 
 GROUP = "glyph"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+REF_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # "package.module:Class"
 REGISTRATION_HOOKS = {
     "methods": "glyph_register_methods",
     "datasets": "glyph_register_datasets",
@@ -168,6 +170,49 @@ class _Loader:
             if cmd_name in RESERVED_COMMANDS:
                 raise ValueError(f"command name '{cmd_name}' is reserved by glyph")
             return Entry(cmd_name, obj, provider)
+        if isinstance(obj, str):
+            return self._make_reference(kind, obj, name, provider, catalogue)
+        return self._checked_entry(kind, obj, name, provider, catalogue)
+
+    def _make_reference(self, kind: str, ref: str, name: str | None, provider: Provider,
+                        catalogue: dict[str, Any]) -> Entry:
+        """An entry for ``register("package.module:Class", name=...)``, imported when first used."""
+        if not REF_RE.match(ref):
+            raise ValueError(f"register({ref!r}): a reference is 'package.module:Class'")
+        if not name or not NAME_RE.match(name):
+            raise ValueError(f"register({ref!r}, name=...) needs a lowercase name (letters, digits, - or _), "
+                             f"got {name!r}")
+        info = self._catalogue(kind, name, provider, catalogue)
+
+        def load() -> Any:
+            module, _, attr = ref.partition(":")
+            try:
+                obj = getattr(importlib.import_module(module), attr)
+                entry = self._checked_entry(kind, obj, name, provider, catalogue)
+            except Exception as e:
+                raise GlyphError(f"{kind[:-1]} '{name}' from {provider.dist} {provider.version} could not be loaded "
+                                 f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); reinstall "
+                                 f"{provider.dist} or see `glyph plugins`") from None
+            if kind == "methods" and "trainable" in info and bool(info["trainable"]) != bool(obj.trainable):
+                raise GlyphError(f"method '{name}': its catalogue says trainable={info['trainable']}, the class "
+                                 f"says {obj.trainable}; fix the registration in {provider.dist}")
+            return entry.obj
+
+        return Entry(name, None, provider, info, ref=ref, load=load)
+
+    def _catalogue(self, kind: str, name: str, provider: Provider, catalogue: dict[str, Any]) -> dict[str, Any]:
+        """A method's catalogue: registry.toml's table for a built-in, then the register() keywords."""
+        if kind != "methods":
+            return {}
+        unknown = set(catalogue) - set(CATALOGUE_KEYS)
+        if unknown:
+            raise ValueError(f"unknown register() keyword(s) {sorted(unknown)}; allowed: {', '.join(CATALOGUE_KEYS)}")
+        info = dict(builtin_catalogue().get(name, {})) if provider.builtin else {}
+        info.update(catalogue)
+        return info
+
+    def _checked_entry(self, kind: str, obj: Any, name: str | None, provider: Provider,
+                       catalogue: dict[str, Any]) -> Entry:
         base = _base_for(kind)
         if not (inspect.isclass(obj) and issubclass(obj, base)):
             raise TypeError(f"register() expects a subclass of glyph.{base.__name__}, got {obj!r}")
@@ -177,13 +222,9 @@ class _Loader:
                              f"got {reg_name!r}")
         if kind != "methods":
             return Entry(reg_name, obj, provider)
-        unknown = set(catalogue) - set(CATALOGUE_KEYS)
-        if unknown:
-            raise ValueError(f"unknown register() keyword(s) {sorted(unknown)}; allowed: {', '.join(CATALOGUE_KEYS)}")
+        info = self._catalogue(kind, reg_name, provider, catalogue)
         if not dataclasses.is_dataclass(obj.Config):
             raise TypeError(f"method '{reg_name}': Config must be a dataclass")
-        info = dict(builtin_catalogue().get(reg_name, {})) if provider.builtin else {}
-        info.update(catalogue)
         if not info.get("summary"):
             info["summary"] = (inspect.getdoc(obj) or "").split("\n")[0]
         config = obj.Config()

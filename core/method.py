@@ -240,11 +240,15 @@ class RunOption:
     config_default: Any = None  # set when the option overrides a Config field of the same name
 
 
+# Options ``glyph run NAME`` adds to every method's own: a method's run() may not take these names.
+HOST_OPTIONS = frozenset({"preset", "weights", "device", "seed"})
+
+
 def run_options(method_cls: type[Method]) -> list[RunOption]:
     """Read the options of ``method_cls.run`` (keyword-only, ``Annotated[type, Opt(...)]``).
 
-    :raises TypeError: when a parameter is not keyword-only or lacks an :class:`Opt` annotation,
-        so plugin authors learn it from ``glyph.testing.check_method``, not from users.
+    :raises TypeError: when a parameter is not keyword-only, lacks an :class:`Opt` annotation or takes a name
+        of :data:`HOST_OPTIONS`, so plugin authors learn it from ``glyph.testing.check_method``, not from users.
     """
     import inspect
     import typing
@@ -260,6 +264,9 @@ def run_options(method_cls: type[Method]) -> list[RunOption]:
             continue
         if p.kind is not inspect.Parameter.KEYWORD_ONLY:
             raise TypeError(f"{method_cls.__name__}.run: parameter '{p.name}' must be keyword-only (after *)")
+        if p.name in HOST_OPTIONS:
+            raise TypeError(f"{method_cls.__name__}.run: '{p.name}' is an option glyph adds to every method "
+                            f"({', '.join(sorted(HOST_OPTIONS))}); give yours another name")
         hint = hints.get(p.name)
         if typing.get_origin(hint) is not typing.Annotated:
             raise TypeError(f"{method_cls.__name__}.run: annotate '{p.name}' as Annotated[type, Opt('help')]")

@@ -7,6 +7,7 @@ against the plugin that tried to take it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,14 +32,38 @@ class Provider:
         return self.dist == "glyph"
 
 
-@dataclass
 class Entry:
-    """One registered object (a Method class, a DatasetFormat or Metric class, or a CLI command)."""
+    """One registered object (a Method class, a DatasetFormat or Metric class, or a CLI command), or a reference
+    to one (``"package.module:Class"``) that is imported and checked the first time :attr:`obj` is read.
 
-    name: str
-    obj: Any
-    provider: Provider
-    catalogue: dict[str, Any] = field(default_factory=dict)
+    References keep ``glyph --help`` and ``glyph list`` from importing every method and so torch; what those
+    commands show comes from :attr:`catalogue`.
+    """
+
+    def __init__(self, name: str, obj: Any, provider: Provider, catalogue: dict[str, Any] | None = None, *,
+                 ref: str | None = None, load: Callable[[], Any] | None = None) -> None:
+        self.name = name
+        self.provider = provider
+        self.catalogue = catalogue if catalogue is not None else {}
+        self.ref = ref
+        self._obj = obj
+        self._load = load
+
+    @property
+    def obj(self) -> Any:
+        """The registered object, imported now if it was registered by reference."""
+        if self._obj is None and self._load is not None:
+            self._obj = self._load()
+            self._load = None
+        return self._obj
+
+    @property
+    def loaded(self) -> bool:
+        """False while a registration by reference has not been imported yet."""
+        return self._obj is not None
+
+    def __repr__(self) -> str:
+        return f"Entry({self.name!r}, {self.ref or self._obj!r}, {self.provider.dist})"
 
 
 @dataclass
@@ -100,11 +125,30 @@ class Registry:
 
 
 def _weights(entry: Entry) -> str:
+    if not entry.loaded:  # by reference: read the package folder without importing the method (and torch)
+        if not _trainable(entry):
+            return "n/a"
+        import importlib.util
+        from pathlib import Path
+
+        try:
+            spec = importlib.util.find_spec(str(entry.ref).partition(":")[0])
+        except (ImportError, ValueError):
+            spec = None
+        origin = Path(spec.origin).parent if spec is not None and spec.origin else None
+        return "yes" if origin is not None and (origin / "default" / "config.json").is_file() else "no"
     cls = entry.obj
     if not cls.trainable:
         return "n/a"
     finder = getattr(cls, "shipped_weights", None)
     return "yes" if callable(finder) and finder() is not None else "no"
+
+
+def _trainable(entry: Entry) -> bool:
+    """Whether a method trains: its class says, or the catalogue for one not imported yet."""
+    if entry.loaded:
+        return bool(entry.obj.trainable)
+    return bool(entry.catalogue.get("trainable", True))
 
 
 def method_row(entry: Entry) -> dict[str, Any]:
@@ -119,7 +163,7 @@ def method_row(entry: Entry) -> dict[str, Any]:
         "plugin": entry.provider.plugin,
         "builtin": entry.provider.builtin,
         "status": cat.get("status", ""),
-        "trainable": bool(entry.obj.trainable),
+        "trainable": _trainable(entry),
         "weights": _weights(entry),
     }
 

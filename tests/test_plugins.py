@@ -230,3 +230,63 @@ def test_plugin_command_and_method_work_from_the_cli(glyph, plugin_dist, tmp_pat
 def test_unknown_method_lookup_suggests(on_path):
     with pytest.raises(GlyphError, match=r"did you mean 'filter'.*glyph list"):
         get_registry().method("filtre")
+
+
+LAZY = '''
+import glyph
+
+@glyph.hookimpl
+def glyph_register_methods(register):
+    register("lazy_method:Clash", name="clash", summary="takes a host option name", trainable=False)
+    register("lazy_method:Gone", name="gone", summary="names a class that is not there")
+'''
+
+LAZY_METHOD = '''
+import glyph
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+IMPORTED = True
+
+@dataclass
+class Config:
+    gain: float = 1.0
+
+class Clash(glyph.Method):
+    """Has a run option named like one glyph adds."""
+    name = "clash"
+    Config = Config
+    trainable = False
+    def run(self, ctx, *, seed: Annotated[int, glyph.Opt("its own seed")] = 0):
+        pass
+'''
+
+
+def test_a_method_registered_by_reference_is_imported_only_when_run(glyph, plugin_dist):
+    """`glyph list` shows it from its catalogue; a run() that takes a host option's name, or a reference to
+    nothing, is one line when that method is run and never takes the rest of the CLI down."""
+    site = plugin_dist("lazy-dist", {"lazy_plugin": LAZY, "lazy_method": LAZY_METHOD}, {"lazy": "lazy_plugin"})
+    listed = glyph("list", "--json", extra_path=[site])
+    assert listed.code == 0, listed.err
+    rows = {r["name"]: r for r in json.loads(listed.out)}
+    assert rows["clash"]["summary"] == "takes a host option name" and rows["clash"]["weights"] == "n/a"
+    assert glyph("run", "--help", extra_path=[site]).code == 0
+    clash = glyph("run", "clash", "--help", extra_path=[site])
+    assert clash.code == 1 and "'seed' is an option glyph adds" in clash.err and "Traceback" not in clash.err
+    gone = glyph("run", "gone", extra_path=[site])
+    assert gone.code == 1 and "method 'gone' from lazy-dist 1.0.0 could not be loaded" in gone.err
+    assert glyph("run", "filter", "--help", extra_path=[site]).code == 0
+
+
+def test_glyph_help_and_list_import_no_method_and_no_torch():
+    """The command tree and `glyph list` come from the catalogue: torch is imported only to run something."""
+    import subprocess
+
+    code = ("import sys; from glyph.cli.main import main\n"
+            "for argv in (['--help'], ['list'], ['run', '--help']):\n"
+            "    try: main(argv)\n"
+            "    except SystemExit: pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stderr.strip().splitlines()[-1] == "NO-TORCH", proc.stderr[-2000:]

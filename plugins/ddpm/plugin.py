@@ -5,7 +5,5 @@ import glyph
 
 @glyph.hookimpl
 def glyph_register_methods(register):
-    """Register :class:`DDPM`."""
-    from .method import DDPM
-
-    register(DDPM)
+    """Register :class:`DDPM` by reference: it (and torch) is imported only when the method is used."""
+    register("glyph.plugins.ddpm.method:DDPM", name="ddpm")

@@ -5,7 +5,5 @@ import glyph
 
 @glyph.hookimpl
 def glyph_register_methods(register):
-    """Register :class:`DSFGAN`."""
-    from .method import DSFGAN
-
-    register(DSFGAN)
+    """Register :class:`DSFGAN` by reference: it (and torch) is imported only when the method is used."""
+    register("glyph.plugins.dsfgan.method:DSFGAN", name="dsfgan")
