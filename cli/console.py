@@ -41,8 +41,8 @@ def info(message: str) -> None:
 
 
 class TaskBars:
-    """Progress of a method's long steps (``RunContext.advance``): a transient bar per task on a terminal,
-    nothing in logs (the report that follows says what happened)."""
+    """Progress of a method's long steps (``RunContext.advance``): a transient bar per task with counts, time
+    taken and ETA on a terminal; nothing in logs or under ``--quiet`` (the report that follows says what happened)."""
 
     def __init__(self) -> None:
         self._progress: Any = None
@@ -50,13 +50,20 @@ class TaskBars:
 
     def __call__(self, task: str, done: int, total: int) -> None:
         """Show ``task`` at ``done`` of ``total``."""
-        if not err.is_terminal:
+        if not err.is_terminal or STATE.quiet:
             return
         if self._progress is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), console=err, transient=True)
+                                      TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
             self._progress.start()
         if task not in self._tasks:
             self._tasks[task] = self._progress.add_task(task, total=total)

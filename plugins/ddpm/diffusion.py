@@ -75,8 +75,11 @@ def _t(i: int, n: int, device: torch.device) -> torch.Tensor:
 
 @torch.no_grad()
 def ancestral(model: Model, sched: NoiseSchedule, x: torch.Tensor, generator: torch.Generator | None = None,
-              clip: bool = True) -> torch.Tensor:
-    """DDPM sampling through all T steps from noise ``x``: x_{t-1} = mean(x_t, eps) + sqrt(beta_t) z."""
+              clip: bool = True, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """DDPM sampling through all T steps from noise ``x``: x_{t-1} = mean(x_t, eps) + sqrt(beta_t) z.
+
+    ``progress(done, total)`` is called after each step.
+    """
     for i in reversed(range(sched.T)):
         t = _t(i, len(x), x.device)
         x0, eps = sched.split(model(x, t).float(), x, t)
@@ -92,6 +95,8 @@ def ancestral(model: Model, sched: NoiseSchedule, x: torch.Tensor, generator: to
             x = mean + math.sqrt(beta) * noise
         else:
             x = mean
+        if progress is not None:
+            progress(sched.T - i, sched.T)
     return x
 
 
@@ -104,8 +109,10 @@ def ddim_timesteps(T: int, steps: int) -> list[int]:
 
 @torch.no_grad()
 def ddim(model: Model, sched: NoiseSchedule, x: torch.Tensor, steps: int = 50, eta: float = 0.0,
-         generator: torch.Generator | None = None, clip: bool = True) -> torch.Tensor:
-    """DDIM sampling from noise ``x`` in ``steps`` steps; deterministic at ``eta = 0``."""
+         generator: torch.Generator | None = None, clip: bool = True,
+         progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """DDIM sampling from noise ``x`` in ``steps`` steps; deterministic at ``eta = 0``; ``progress(done, total)``
+    is called after each step."""
     ts = ddim_timesteps(sched.T, steps)
     for j, i in enumerate(ts):
         t = _t(i, len(x), x.device)
@@ -119,4 +126,6 @@ def ddim(model: Model, sched: NoiseSchedule, x: torch.Tensor, steps: int = 50, e
         x = math.sqrt(ab_prev) * x0 + math.sqrt(max(0.0, 1 - ab_prev - sigma**2)) * eps
         if sigma > 0:
             x = x + sigma * torch.randn(x.shape, generator=generator, device="cpu").to(x.device)
+        if progress is not None:
+            progress(j + 1, len(ts))
     return x

@@ -9,6 +9,7 @@ clamped to [-1, 1] before they become pixels (GANji's first samples wrapped arou
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from glyph import GlyphError, Method, Opt, RunContext
 from glyph.generate import FilterFlag, GridOut, SampleCount, SampleDir, draws_glyphs, sample_outputs
 
-from .diffusion import NoiseSchedule, ancestral, ddim
+from .diffusion import NoiseSchedule, ancestral, ddim, ddim_timesteps
 from .model import UNet
 
 if TYPE_CHECKING:
@@ -110,10 +111,11 @@ class DDPM(Method):
     @torch.no_grad()
     def denoise(self, noise: torch.Tensor, sampler: str | None = None, steps: int | None = None,
                eta: float | None = None, generator: torch.Generator | None = None, batch: int = 64,
-               precision: str = "fp32") -> torch.Tensor:
+               precision: str = "fp32", progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Images in [0, 1] (1 = ink for glyphs) from starting noise ``[N, C, H, W]``.
 
         ``precision="bf16"`` runs the network under bf16 autocast (the sampler's state and arithmetic stay fp32).
+        ``progress(done, total)`` counts network evaluations over all batches.
         """
         c = self.config
         sampler = sampler or c.sampler
@@ -122,13 +124,17 @@ class DDPM(Method):
         net = self.nets["unet"].eval()
         dev = next(net.parameters()).device
         out = []
-        for i in range(0, len(noise), batch):
+        per = self.sched.T if sampler == "ancestral" else len(ddim_timesteps(self.sched.T, steps or c.sample_steps))
+        total = per * -(-len(noise) // batch)
+        for k, i in enumerate(range(0, len(noise), batch)):
             x = noise[i:i + batch].to(dev)
+            tick = None if progress is None else (lambda done, _, k=k: progress(k * per + done, total))
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 if sampler == "ancestral":
-                    x = ancestral(net, self.sched, x, generator)
+                    x = ancestral(net, self.sched, x, generator, progress=tick)
                 else:
-                    x = ddim(net, self.sched, x, steps or c.sample_steps, c.eta if eta is None else eta, generator)
+                    x = ddim(net, self.sched, x, steps or c.sample_steps, c.eta if eta is None else eta, generator,
+                             progress=tick)
             out.append(x.float().clamp(-1, 1).add(1).div(2).cpu())
         return torch.cat(out)
 
@@ -187,7 +193,8 @@ class DDPM(Method):
         shape = (c.channels, c.resolution, c.resolution)
 
         def from_latent(z: torch.Tensor) -> torch.Tensor:
-            return self.denoise(z.view(-1, *shape), sampler, steps, eta, g, precision=precision)
+            return self.denoise(z.view(-1, *shape), sampler, steps, eta, g, precision=precision,
+                                progress=lambda done, total: ctx.advance("denoising", done, total))
 
         sample_outputs(ctx, from_latent, math.prod(shape), n=n, out=out, out_dir=out_dir, interpolate=interpolate,
                        frames=frames, filter=filter, glyphs=draws_glyphs(self))

@@ -492,13 +492,15 @@ class DSFGAN(Method):
         self._replaced, self._writer = {}, None
 
     @torch.no_grad()
-    def stylize(self, refs: torch.Tensor | None, templates: torch.Tensor, batch: int | None = None) -> torch.Tensor:
+    def stylize(self, refs: torch.Tensor | None, templates: torch.Tensor, batch: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Glyphs of ``templates`` in the style of ``refs`` (or of the adapted writer, when one is in use).
 
         :param refs: uint8 ``[K, 1, 64, 64]`` (255 = ink), one writer's references; ignored (may be None)
             after :meth:`adapt` or :meth:`use_writer`, whose learned style vectors stand for them.
         :param templates: uint8 ``[N, 1, 64, 64]``, the standard-font glyphs to write.
         :param batch: templates per forward pass; None: ``STYLIZE_BATCH`` for the device.
+        :param progress: called with (glyphs done, total) after each batch.
         :returns: floats ``[N, 1, 64, 64]`` in [0, 1], 1 = ink.
         """
         g = self.nets["G"].eval()
@@ -516,6 +518,8 @@ class DSFGAN(Method):
             t = to_input(templates[i:i + batch]).to(dev)
             img, _ = g.synthesize(t, glob.expand(len(t), -1), detail.expand(len(t), -1))
             out.append(img.float().add(1).div(2).clamp(0, 1).cpu())
+            if progress is not None:
+                progress(min(i + batch, len(templates)), len(templates))
         return torch.cat(out) if out else torch.zeros(0, 1, 64, 64)
 
     def _preview_rows(self, n: int, generator: torch.Generator | None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -707,7 +711,7 @@ class DSFGAN(Method):
             images = self._references(ctx, str(refs), n_refs, adapt, save_writer)
         t = torch.from_numpy(np.stack([templates.glyphs[ch] for ch in todo])).unsqueeze(1)
         try:
-            result = self.stylize(images, t)
+            result = self.stylize(images, t, progress=lambda done, total: ctx.advance("writing", done, total))
         except (torch.OutOfMemoryError, RuntimeError) as e:
             if "memory" not in str(e).lower():
                 raise

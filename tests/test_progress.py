@@ -1,0 +1,28 @@
+"""Long jobs report progress through ``RunContext.advance`` (the CLI draws it as a bar on a terminal)."""
+
+from __future__ import annotations
+
+import glyph
+
+
+def recorder() -> tuple[glyph.RunContext, list[tuple[str, int, int]]]:
+    calls: list[tuple[str, int, int]] = []
+    return glyph.RunContext(progress=lambda task, done, total: calls.append((task, done, total))), calls
+
+
+def test_ddpm_sampling_counts_every_denoising_step_over_all_batches(tmp_path):
+    ctx, calls = recorder()
+    model = glyph.load("ddpm", precision="fp32")
+    model.denoise(model._noise(3, None), "ddim", 4, 0.0, batch=2,
+                  progress=lambda done, total: ctx.advance("denoising", done, total))
+    assert [c[1] for c in calls] == list(range(1, 9)) and {c[2] for c in calls} == {8}
+
+    ctx, calls = recorder()
+    model.run(ctx, n=2, out=tmp_path / "grid.png", steps=3)
+    assert calls[-1] == ("denoising", 3, 3) and (tmp_path / "grid.png").exists()
+
+
+def test_dsfgan_writing_reports_its_glyphs():
+    ctx, calls = recorder()
+    glyph.load("dsfgan").write("example:handwriting", "永和九年", n_refs=2, ctx=ctx)
+    assert calls and calls[-1] == ("writing", 4, 4)
