@@ -16,10 +16,11 @@ from .hookspecs import hookimpl
 from .loader import get_registry
 from .method import Method, Opt, RunContext, RunReport
 from .metric import Metric
+from .registry import DISTRIBUTION
 from .resources import resolve_input
 
 try:
-    __version__ = version("glyph")
+    __version__ = version(DISTRIBUTION)
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 

@@ -27,7 +27,7 @@ from . import hookspecs
 from .catalogue import CATALOGUE_KEYS, builtin_catalogue
 from .config import apply_overrides
 from .errors import GlyphError, PluginError
-from .registry import RESERVED_COMMANDS, Entry, LoadFailure, PluginRecord, Provider, Registry
+from .registry import DISTRIBUTION, RESERVED_COMMANDS, Entry, LoadFailure, PluginRecord, Provider, Registry
 
 GROUP = "glyph"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -247,10 +247,10 @@ def discover() -> list[EntryPoint]:
     eps = []
     for ep in entry_points(group=GROUP):
         dist = _provider(ep).dist
-        if _norm(dist) != "glyph" and allow is not None and _norm(dist) not in allow:
+        if _norm(dist) != DISTRIBUTION and allow is not None and _norm(dist) not in allow:
             continue
         eps.append(ep)
-    eps.sort(key=lambda ep: (_norm(_provider(ep).dist) != "glyph", _norm(_provider(ep).dist), ep.name))
+    eps.sort(key=lambda ep: (_norm(_provider(ep).dist) != DISTRIBUTION, _norm(_provider(ep).dist), ep.name))
     return eps
 
 

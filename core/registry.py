@@ -14,6 +14,9 @@ from typing import Any
 from .errors import GlyphError, did_you_mean
 
 KINDS = ("methods", "datasets", "metrics", "commands")
+# glyph's distribution name on the package index ("glyph" there is an unrelated project); the import package and
+# the command are `glyph`.
+DISTRIBUTION = "glyph-cjk"
 # Top-level command names a plugin's glyph_register_commands cannot take.
 RESERVED_COMMANDS = frozenset({"list", "info", "plugins", "train", "export", "run", "data", "font", "eval"})
 
@@ -29,7 +32,7 @@ class Provider:
     @property
     def builtin(self) -> bool:
         """True for glyph's own plugins."""
-        return self.dist == "glyph"
+        return self.dist.lower().replace("_", "-") == DISTRIBUTION
 
 
 class Entry:

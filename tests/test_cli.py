@@ -12,7 +12,7 @@ def test_list_json_names_provider_and_version(glyph):
     assert r.code == 0, r.err
     rows = {m["name"]: m for m in json.loads(r.out)}
     f = rows["filter"]
-    assert f["provider"] == "glyph" and f["version"] == glyph_pkg.__version__
+    assert f["provider"] == "glyph-cjk" and f["version"] == glyph_pkg.__version__
     assert f["task"] == "post-processing" and f["status"] == "stable" and f["weights"] == "n/a"
 
 

@@ -35,7 +35,7 @@ def wheel(tmp_path_factory):
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(src)],
         check=True, capture_output=True, text=True, env=glyph_env(),
     )
-    (whl,) = out.glob("glyph-*.whl")
+    (whl,) = out.glob("glyph_cjk-*.whl")
     return whl
 
 

@@ -188,7 +188,7 @@ def test_bad_plugin_is_reported_and_skipped(plugin_dist, on_path, source, stage,
     reg = load_plugins(strict=False)
     failure = next(f for f in reg.failures if f.dist == "fake-bad")
     assert failure.stage == stage and needle in failure.error and failure.version == "0.0.1"
-    assert reg.methods["filter"].provider.dist == "glyph"  # everything else still works
+    assert reg.methods["filter"].provider.dist == "glyph-cjk"  # everything else still works
     with pytest.raises(PluginError, match="GLYPH_STRICT_PLUGINS"):
         load_plugins(strict=True)
 
@@ -224,7 +224,7 @@ def test_plugin_command_and_method_work_from_the_cli(glyph, plugin_dist, tmp_pat
     plugins = json.loads(glyph("plugins", "--json", extra_path=[site]).out)["plugins"]
     assert [p["distribution"] for p in plugins] == ["fake-good"]  # built-ins only with --all
     everything = json.loads(glyph("plugins", "--all", "--json", extra_path=[site]).out)["plugins"]
-    assert {"glyph", "fake-good"} <= {p["distribution"] for p in everything}
+    assert {"glyph-cjk", "fake-good"} <= {p["distribution"] for p in everything}
 
 
 def test_unknown_method_lookup_suggests(on_path):

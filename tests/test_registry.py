@@ -36,7 +36,7 @@ def test_catalogue_entry_is_complete_and_presets_valid(name):
     for key in ("summary", "task", "paper", "upstream", "status"):
         assert entry.get(key), f"registry.toml [methods.{name}] lacks '{key}'"
     registered = get_registry().methods[name]
-    assert registered.provider.dist == "glyph"
+    assert registered.provider.dist == "glyph-cjk"
     config = registered.obj.Config()
     for preset, overrides in (entry.get("presets") or {}).items():
         apply_overrides(config, overrides, f"preset {preset}")  # raises on unknown fields or bad values
@@ -44,5 +44,5 @@ def test_catalogue_entry_is_complete_and_presets_valid(name):
 
 def test_builtins_load_without_failures():
     registry = get_registry()
-    assert not [f for f in registry.failures if f.dist == "glyph"]
+    assert not [f for f in registry.failures if f.dist == "glyph-cjk"]
     assert set(CATALOGUE) <= set(registry.methods)
