@@ -157,8 +157,10 @@ def fit_judge(
         save_packed(dataset, cache)
     cfg = JudgeConfig()
     if resume:
-        saved = run.read_config("judge")
-        cfg = JudgeConfig(**saved["config"])
+        from glyph.config import apply_overrides
+
+        saved = run.read_config("judge", require=("config",))
+        cfg = apply_overrides(JudgeConfig(), saved["config"], f"{run.path / 'config.json'}")
     cfg = dataclasses.replace(cfg, **{k: v for k, v in (("steps", steps), ("batch", batch), ("arch", arch))
                                       if v is not None})
     method = JudgeFit(cfg, dataset.classes["char"], dataset.classes["writer"])

@@ -45,11 +45,20 @@ def parse_sets(items: list[str]) -> tuple[dict[str, str], dict[str, str]]:
 def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """A TOML file: top-level keys override the method's Config, a [train] table the loop's."""
     try:
-        data = tomllib.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise GlyphError(f"--config {path}: no such file") from None
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise GlyphError(f"--config {path}: not valid TOML ({e})") from None
+    except IsADirectoryError:
+        raise GlyphError(f"--config {path} is a folder; give a TOML file") from None
+    except OSError as e:
+        raise GlyphError(f"--config {path} cannot be read ({e.strerror or e})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise GlyphError(f"--config {path} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); give "
+                         f"a TOML file saved as UTF-8, e.g. lr = 0.0002 and a [train] table") from None
+    except ValueError as e:  # TOMLDecodeError, or an integer too long to convert (Python's 4,300-digit limit)
+        raise GlyphError(f"--config {path}: not valid TOML ({str(e).splitlines()[0][:200]})") from None
     train = data.pop("train", {})
     if not isinstance(train, dict):
         raise GlyphError(f"--config {path}: 'train' must be a table ([train])")
@@ -72,7 +81,15 @@ def _nproc(args: list[str], n: int) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", "-m", "glyph",
            *rest]
     info("launching: " + " ".join(cmd[1:]))
-    raise typer.Exit(subprocess.call(cmd))
+    import signal
+
+    child = subprocess.Popen(cmd)
+    # Ctrl-C reaches torchrun and its workers from the terminal already; a SIGTERM sent to this process alone
+    # (`docker stop`, `kill PID`) is passed on, so the workers save and stop as they do without --nproc.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+    code = child.wait()
+    raise typer.Exit(128 - code if code < 0 else code)  # killed by a signal: as a shell reports it
 
 
 def train(
@@ -117,6 +134,8 @@ def train(
 
     run = RunDir(run_dir)
     check_output_dir(run_dir, "--out", new=False)  # a file there, or no permission: say so before training
+    if from_env().main:  # (the other ranks of a torchrun would see their own rank 0's lock)
+        run.check_unlocked()  # another trainer writes there now: say so first; Trainer.fit takes the lock
     method_over, train_over = parse_sets(set_ or [])
     if resume:
         if not run.exists():
@@ -124,9 +143,9 @@ def train(
         if preset or config or method_over or train_over or batch:
             raise GlyphError("a resumed run keeps its config; only --steps (to extend it), --device, --precision "
                              "and --minutes may change")
-        saved = run.read_config(method)
+        saved = run.read_config(method, require=("config", "train", "data"))
         cfg = apply_overrides(cls.Config(), saved["config"], f"{run_dir}/config.json")
-        tcfg = train_config_from(saved["train"])
+        tcfg = train_config_from(saved["train"], f"{run_dir}/config.json (train table)")
         if steps is not None:
             cfg = apply_overrides(cfg, {"steps": steps}, "--steps")
         data = data or saved["data"]["source"]
@@ -171,7 +190,7 @@ def train(
         raise GlyphError(f"the data at {data} is not the data this run started with (fingerprint differs); "
                          f"give the original with --data")
     trainer = Trainer(cls(cfg), dataset, run_dir, tcfg, dev, quiet=console.STATE.quiet, data_source=str(data),
-                      minutes=minutes)
+                      minutes=minutes, on_note=console.warn)
     try:
         reason = trainer.fit(resume=resume)
     finally:
@@ -179,9 +198,14 @@ def train(
 
         shutdown()
     if reason == "interrupted":
-        console.error(f"interrupted at step {trainer.step_no}; checkpoint saved. Resume with: glyph train {method} "
-                      f"--out {run_dir} --resume")
-        raise typer.Exit(130)
+        import signal
+
+        sig = trainer.stop_signal or signal.SIGINT
+        what = "stopped by SIGTERM" if sig == signal.SIGTERM else "interrupted"
+        if d.main:
+            console.error(f"{what} at step {trainer.step_no}; checkpoint saved. Resume with: glyph train {method} "
+                          f"--out {run_dir} --resume")
+        raise typer.Exit(128 + int(sig))  # 130 for Ctrl-C, 143 for SIGTERM, as the shell reports them
     if reason == "budget":
         if d.main:
             info(f"stopped at the {minutes:g}-minute budget after step {trainer.step_no} of {cfg.steps}; checkpoint "

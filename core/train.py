@@ -5,7 +5,8 @@ Per step the method supplies ``phase(step)`` -> ``make_batch(data, index, phase)
 precision (bf16 autocast on CPU and CUDA, fp16 with a GradScaler on CUDA), channels_last,
 cudnn.benchmark, optional torch.compile, EMA of the method's ``ema_parts``, gradient averaging
 across processes, a guard against non-finite losses, cadences for logs, sample grids, evaluation
-and checkpoints, exact resume, Ctrl-C handling and the trainer event hooks.
+and checkpoints, exact resume, Ctrl-C and SIGTERM handling, the run folder's lock and the trainer
+event hooks.
 
 Inside ``train_step`` a method calls ``trainer.backward(loss)`` and ``trainer.step("G")`` instead of
 ``loss.backward()`` and ``optimizer.step()``: that is where loss scaling, the non-finite check and
@@ -20,7 +21,7 @@ import math
 import random
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -81,7 +82,7 @@ class Trainer:
 
     def __init__(self, method: Method, data: GlyphData, run_dir: str | Path, config: TrainConfig | None = None,
                  device: torch.device | str = "cpu", quiet: bool = False, data_source: str = "",
-                 minutes: float | None = None) -> None:
+                 minutes: float | None = None, on_note: Callable[[str], None] | None = None) -> None:
         if minutes is not None and not minutes > 0:
             raise GlyphError(f"--minutes must be a positive number of minutes, got {minutes}")
         self.minutes = minutes
@@ -102,6 +103,11 @@ class Trainer:
         self.best_score: float | None = None
         self._bad_this_step = False
         self._stop = False
+        self._saving = False
+        self._stop_at: float | None = None  # when the first SIGINT or SIGTERM came
+        self.stop_signal: int | None = None  # the signal that stopped the run (SIGINT or SIGTERM), if one did
+        self.notes: list[str] = []  # things the user should know (a stale lock taken over); see on_note
+        self.on_note = on_note
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.ema: dict[str, EMA] = {}
         self.phase_now: dict[str, Any] = {}
@@ -224,6 +230,14 @@ class Trainer:
         return state
 
     def _restore(self, ckpt: Path) -> None:
+        try:
+            self._restore_state(ckpt)
+        except (KeyError, IndexError, TypeError, ValueError) as e:  # a trainer.pt that is not this run's
+            what = f"lacks {e}" if isinstance(e, KeyError) else f"does not fit ({str(e).splitlines()[0]})"
+            raise GlyphError(f"checkpoint {ckpt} {what}: it is damaged or was written by another glyph version; "
+                             f"delete that folder and {ckpt.parent / 'LATEST'} to resume from an earlier one") from None
+
+    def _restore_state(self, ckpt: Path) -> None:
         state = load_state(ckpt / "trainer.pt")
         for part, net in self._modules().items():
             net.load_state_dict(_checked(load_weights(ckpt / "weights" / f"{part}.safetensors"), net, part))
@@ -279,17 +293,21 @@ class Trainer:
         """Write a checkpoint of the current step (rank 0 only) and fire ``glyph_checkpoint_saved``."""
         path = None
         per_rank = None
-        if self.dist.enabled:  # a collective: every rank takes part, only rank 0 writes
-            mine = torch.get_rng_state()
-            per_rank = [torch.empty_like(mine) for _ in range(self.dist.world_size)]
-            torch.distributed.all_gather(per_rank, mine)
-        if self.dist.main:
-            weights = {p: n.state_dict() for p, n in self._modules().items()}
-            ema = {p: e.state_dict() for p, e in self.ema.items()}
-            path = self.run.save_checkpoint(self.step_no, weights, ema, self._state(per_rank), self.config.keep_last,
-                                            best)
-        if self.dist.enabled:
-            torch.distributed.barrier()
+        self._saving = True  # a second signal now waits for the save to end (see _on_signal)
+        try:
+            if self.dist.enabled:  # a collective: every rank takes part, only rank 0 writes
+                mine = torch.get_rng_state()
+                per_rank = [torch.empty_like(mine) for _ in range(self.dist.world_size)]
+                torch.distributed.all_gather(per_rank, mine)
+            if self.dist.main:
+                weights = {p: n.state_dict() for p, n in self._modules().items()}
+                ema = {p: e.state_dict() for p, e in self.ema.items()}
+                path = self.run.save_checkpoint(self.step_no, weights, ema, self._state(per_rank),
+                                                self.config.keep_last, best)
+            if self.dist.enabled:
+                torch.distributed.barrier()
+        finally:
+            self._saving = False
         if path is not None:
             self._notify("glyph_checkpoint_saved", step=self.step_no, path=path)
         return path
@@ -341,16 +359,40 @@ class Trainer:
 
         notify(event, run=self.info, **kwargs)
 
+    def _note(self, message: str) -> None:
+        self.notes.append(message)
+        if self.on_note is not None:
+            self.on_note(message)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        """SIGINT or SIGTERM: finish the step, save, stop. A second one during a save waits for it to end (a
+        checkpoint is never left half-written); a later one at any other time stops at once. One that comes
+        within a second of the first is the same request delivered twice (torchrun passes a terminal's Ctrl-C
+        on to workers that got it already) and changes nothing."""
+        now = time.monotonic()
+        if self._stop_at is None:
+            self._stop_at, self.stop_signal = now, signum
+        elif not self._saving and now - self._stop_at > 1.0:
+            raise KeyboardInterrupt
+        self._stop = True
+
     def fit(self, resume: bool = False) -> str:
-        """Train to ``method.config.steps``; return why it stopped: ``finished``, ``interrupted`` (Ctrl-C),
-        ``budget`` (the ``minutes`` wall-clock budget ran out) or ``diverged``.
+        """Train to ``method.config.steps``; return why it stopped: ``finished``, ``interrupted`` (Ctrl-C or
+        SIGTERM; :attr:`stop_signal` says which), ``budget`` (the ``minutes`` wall-clock budget ran out) or
+        ``diverged``.
 
-        A run stopped by Ctrl-C or its budget ends after a whole step with a checkpoint of that step, so
-        ``--resume`` continues it exactly as if it had not stopped.
+        A run stopped by a signal or its budget ends after a whole step with a checkpoint of that step, so
+        ``--resume`` continues it exactly as if it had not stopped. While it trains, the run folder is
+        locked (:meth:`RunDir.lock`): a second trainer into the same folder is refused.
         """
-        from .progress import TrainProgress
-
         started = time.monotonic()  # the budget counts set-up too: it is wall-clock time on a borrowed machine
+        with self.run.lock(self._note) if self.dist.main else contextlib.nullcontext():
+            if not resume and self.dist.main and self.run.exists():  # another trainer got here first and ended
+                raise GlyphError(f"{self.run.path} already holds a run; add --resume to continue it or choose "
+                                 f"another --out")
+            return self._fit(resume, started)
+
+    def _fit(self, resume: bool, started: float) -> str:
         self._setup()
         if resume:
             ckpt = self.run.latest_checkpoint()
@@ -358,21 +400,27 @@ class Trainer:
                 raise GlyphError(f"{self.run.path} has no complete checkpoint to resume from; start without "
                                  f"--resume")
             self._restore(ckpt)
+            if self.dist.main:  # steps logged after that checkpoint are logged again: keep each step once
+                self.run.truncate_metrics(self.step_no)
         elif self.dist.main:
             self.run.write_config(self.run_config())
         total = int(self.method.config.steps)
         self.info = RunInfo(self.method.name, self.run.path, self.run_config(), str(self.device), self.dist.rank,
                             self.dist.world_size, self.step_no)
         self._notify("glyph_train_start")
-        previous = signal.getsignal(signal.SIGINT)
-
-        def on_interrupt(signum: int, frame: Any) -> None:
-            self._stop = True  # finish the step, save, tell how to resume
-            signal.signal(signal.SIGINT, previous)  # a second Ctrl-C stops at once
-
-        if self.dist.main:
+        previous: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):  # on every rank, until fit returns: the final save too
             with contextlib.suppress(ValueError):  # not the main thread: no handler
-                signal.signal(signal.SIGINT, on_interrupt)
+                previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            return self._loop(total, started)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _loop(self, total: int, started: float) -> str:
+        from .progress import TrainProgress
+
         progress = TrainProgress(total, self.step_no, self.quiet, f"{self.method.name}")
         reason = "finished"
         t_log, s_log, imgs = time.perf_counter(), self.step_no, 0
@@ -425,7 +473,10 @@ class Trainer:
                     self._sample()
                 if (self.step_no % self.config.ckpt_every == 0 or best) and not self.bad_streak:
                     self.save(best=best)  # never during a run of skipped steps: resume starts before it
-                if self._stop:
+                stop = self._stop
+                if self.dist.enabled:  # a signal may reach some ranks only: all stop after the same step
+                    stop = distributed.any_rank(stop, self.device)
+                if stop:
                     reason = "interrupted"
                     break
                 if self.minutes is not None and self.step_no < total:
@@ -437,9 +488,6 @@ class Trainer:
                         break
         finally:
             progress.close()
-            if self.dist.main:
-                with contextlib.suppress(ValueError):
-                    signal.signal(signal.SIGINT, previous)
         if reason == "diverged":
             self._notify("glyph_train_end", step=self.step_no, reason=reason)
             last = self.run.latest_checkpoint()
@@ -529,11 +577,11 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, total: int, warmup: int = 0)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def train_config_from(overrides: dict[str, Any]) -> TrainConfig:
-    """A TrainConfig with ``overrides`` applied and validated."""
+def train_config_from(overrides: dict[str, Any], source: str = "train") -> TrainConfig:
+    """A TrainConfig with ``overrides`` applied and validated (``source`` names them in messages)."""
     from .config import apply_overrides
 
-    cfg = apply_overrides(TrainConfig(), overrides, "train")
+    cfg = apply_overrides(TrainConfig(), overrides, source)
     cfg.validate()
     return cfg
 
