@@ -165,8 +165,10 @@ def fit_judge(
                                       if v is not None})
     method = JudgeFit(cfg, dataset.classes["char"], dataset.classes["writer"])
     tcfg = TrainConfig(sample_every=0, eval_every=eval_every, ckpt_every=eval_every, log_every=50, keep_last=2)
+    from .progress import TrainProgress
+
     trainer = Trainer(method, dataset, out, tcfg, resolve_device(console.STATE.device), quiet=console.STATE.quiet,
-                      data_source=str(cache))
+                      data_source=str(cache), display=TrainProgress(console.STATE.quiet))
     reason = trainer.fit(resume=resume)
     if reason != "finished":
         console.error(f"fit {reason} at step {trainer.step_no}; continue with: glyph eval fit-judge --out {out} "

@@ -189,8 +189,10 @@ def train(
     if resume and dataset.fingerprint() != saved["data"]["fingerprint"]:
         raise GlyphError(f"the data at {data} is not the data this run started with (fingerprint differs); "
                          f"give the original with --data")
+    from .progress import TrainProgress
+
     trainer = Trainer(cls(cfg), dataset, run_dir, tcfg, dev, quiet=console.STATE.quiet, data_source=str(data),
-                      minutes=minutes, on_note=console.warn)
+                      minutes=minutes, on_note=console.warn, display=TrainProgress(console.STATE.quiet))
     try:
         reason = trainer.fit(resume=resume)
     finally:

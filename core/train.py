@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -77,12 +77,35 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+class TrainDisplay(Protocol):
+    """Where a trainer shows its progress (the CLI's bar; nothing by default): ``start`` once, ``update`` at each
+    logging interval with the step's record (losses, ``it/s``, ``img/s``), ``close`` at the end."""
+
+    def start(self, title: str, total: int, start: int) -> None: ...
+
+    def update(self, step: int, metrics: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Silent:
+    def start(self, title: str, total: int, start: int) -> None:
+        pass
+
+    def update(self, step: int, metrics: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Trainer:
     """Trains ``method`` on ``data`` into the run folder ``run_dir``."""
 
     def __init__(self, method: Method, data: GlyphData, run_dir: str | Path, config: TrainConfig | None = None,
                  device: torch.device | str = "cpu", quiet: bool = False, data_source: str = "",
-                 minutes: float | None = None, on_note: Callable[[str], None] | None = None) -> None:
+                 minutes: float | None = None, on_note: Callable[[str], None] | None = None,
+                 display: TrainDisplay | None = None) -> None:
         if minutes is not None and not minutes > 0:
             raise GlyphError(f"--minutes must be a positive number of minutes, got {minutes}")
         self.minutes = minutes
@@ -108,6 +131,7 @@ class Trainer:
         self.stop_signal: int | None = None  # the signal that stopped the run (SIGINT or SIGTERM), if one did
         self.notes: list[str] = []  # things the user should know (a stale lock taken over); see on_note
         self.on_note = on_note
+        self.display = display  # core prints nothing: the CLI passes its progress bar here
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.ema: dict[str, EMA] = {}
         self.phase_now: dict[str, Any] = {}
@@ -419,9 +443,8 @@ class Trainer:
                 signal.signal(sig, handler)
 
     def _loop(self, total: int, started: float) -> str:
-        from .progress import TrainProgress
-
-        progress = TrainProgress(total, self.step_no, self.quiet, f"{self.method.name}")
+        progress = self.display if self.display is not None and not self.quiet else _Silent()
+        progress.start(self.method.name, total, self.step_no)
         reason = "finished"
         t_log, s_log, imgs = time.perf_counter(), self.step_no, 0
         try:

@@ -51,6 +51,15 @@ def test_core_imports_neither_the_cli_nor_a_plugin():
     assert not bad, "core must not depend on the CLI or on plugins:\n" + "\n".join(bad)
 
 
+def test_core_draws_no_terminal_output():
+    """Progress and messages are the CLI's: core hands them over (``RunContext.advance``, the trainer's
+    ``display`` and ``on_note``) and never imports a terminal library."""
+    bad = [f"{path.relative_to(REPO)}:{line} imports {name}"
+           for path in sorted(CORE.rglob("*.py")) if path.name != "__main__.py"
+           for line, name in _imports(path, _package(path)) if name == "rich" or name.startswith("rich.")]
+    assert not bad, "\n".join(bad)
+
+
 @pytest.mark.parametrize("plugin", sorted(p.name for p in PLUGINS.iterdir() if (p / "plugin.py").exists()))
 def test_no_plugin_imports_another(plugin):
     bad = []

@@ -1,13 +1,12 @@
 """The training progress display: one rich bar with step, it/s, img/s, ETA and the current losses.
 
-On a terminal it is a live bar; in logs (no terminal) it prints one line per logging interval;
-``quiet`` prints nothing but the end.
+The trainer (core) prints nothing; the CLI hands it this display. On a terminal it is a live bar; in logs (no
+terminal) it prints one line per logging interval; ``quiet`` prints nothing.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 from rich.console import Console
@@ -17,14 +16,17 @@ console = Console(stderr=True, highlight=False)
 
 
 class TrainProgress:
-    """Shows progress from ``start`` to ``total`` steps."""
+    """Shows a training's progress (a :class:`glyph.train.TrainDisplay`)."""
 
-    def __init__(self, total: int, start: int = 0, quiet: bool = False, title: str = "training") -> None:
-        self.total, self.quiet = total, quiet
-        self.live = not quiet and sys.stderr.isatty()
-        self._t0, self._s0 = time.perf_counter(), start
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.total = 0
         self._bar: Progress | None = None
-        if self.live:
+
+    def start(self, title: str, total: int, start: int) -> None:
+        """A training of ``total`` steps starts (or resumes) at step ``start``."""
+        self.total = total
+        if not self.quiet and sys.stderr.isatty():
             self._bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
                                  TextColumn("{task.fields[losses]}"), console=console, transient=False)
