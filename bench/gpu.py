@@ -259,7 +259,7 @@ def sampling(device: torch.device, dry: bool) -> dict[str, Any]:
     from glyph.method import RunContext
     from glyph.plugins.ddpm.method import DDPM
     from glyph.plugins.dsfgan.method import DSFGAN
-    from glyph.train import load_run
+    from glyph.trainer import load_run
 
     out: dict[str, Any] = {}
 

@@ -56,7 +56,7 @@ def load_ddpm() -> tuple[Any, bool]:
     """(the ddpm method with its shipped weights as ``glyph run ddpm`` loads them, True), or a freshly built
     network of the ``cpu`` preset (the shipped weights' architecture) and False."""
     from glyph.plugins.ddpm.method import DDPM
-    from glyph.train import load_run
+    from glyph.trainer import load_run
 
     from .methods import Case, make_config
 
@@ -198,7 +198,7 @@ def dsfgan_numbers(quick: bool = False) -> dict[str, Any]:
     """The dsfgan half of the suite, with the shipped weights or a freshly built default network."""
     from glyph.data.charsets import load_charset
     from glyph.plugins.dsfgan.method import DSFGAN
-    from glyph.train import load_run
+    from glyph.trainer import load_run
 
     folder = DSFGAN.shipped_weights()
     if folder is not None:

@@ -38,7 +38,7 @@ def _timed(fn: Any, spent: list[float]) -> Any:
 def loop_and_method_seconds(data: Any, steps: int, folder: Path, method: Any = None) -> tuple[float, float]:
     """(seconds of the Trainer's loop, seconds inside the method's make_batch and train_step) over ``steps``
     steps of ``method`` (default: dcgan at batch 64)."""
-    from glyph.train import TrainConfig, Trainer
+    from glyph.trainer import TrainConfig, Trainer
 
     if method is None:
         from glyph.plugins.dcgan.method import DCGAN

@@ -22,7 +22,7 @@ def _load_source(src: str, n: int, device) -> tuple:
 
     from glyph import GlyphData
     from glyph.data.sources import open_dataset
-    from glyph.train import load_run
+    from glyph.trainer import load_run
 
     if not src.startswith("run:"):
         return open_dataset(src), src
@@ -135,8 +135,10 @@ def fit_judge(
     from glyph.data.sources import open_dataset
     from glyph.device import resolve_device
     from glyph.eval.judge import JudgeConfig, JudgeFit, export_judge
-    from glyph.train import TrainConfig, Trainer
+    from glyph.paths import check_output_dir
+    from glyph.trainer import TrainConfig, Trainer
 
+    check_output_dir(out, "--out", new=False)  # a file there, or no permission: say so before rendering
     run = RunDir(out)
     cache = out / "data.safetensors"
     if resume and cache.is_file():
@@ -380,7 +382,7 @@ def _measured_model(method: str, weights: Path | None, verb: str, what: str, met
     """(model, weights folder, metric names, device) for a protocol command; ``verb`` is the function it needs."""
     from glyph.device import resolve_device
     from glyph.loader import get_registry
-    from glyph.train import load_run
+    from glyph.trainer import load_run
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     for m in names:

@@ -16,7 +16,7 @@ console = Console(stderr=True, highlight=False)
 
 
 class TrainProgress:
-    """Shows a training's progress (a :class:`glyph.train.TrainDisplay`)."""
+    """Shows a training's progress (a :class:`glyph.trainer.TrainDisplay`)."""
 
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet

@@ -136,7 +136,7 @@ def make_command(entry: Entry) -> typer.models.CommandFunctionType:
 
 def load_trained(entry: Entry, weights: Path | None, ctx: RunContext) -> Any:
     """The method with weights from ``weights`` (a run folder) or the weights shipped with it."""
-    from glyph.train import load_run
+    from glyph.trainer import load_run
 
     folder = weights or entry.obj.shipped_weights()
     if folder is None:

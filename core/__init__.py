@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import Restorer, Sampler, Writer, load
+from .api import Restorer, Sampler, Trained, Writer, load, train
 from .dataset import DatasetFormat, GlyphData
 from .errors import GlyphError, PluginError
 from .events import RunInfo
@@ -43,6 +43,7 @@ __all__ = [
     "RunInfo",
     "RunReport",
     "Sampler",
+    "Trained",
     "Writer",
     "__version__",
     "get_method",
@@ -50,4 +51,5 @@ __all__ = [
     "hookimpl",
     "load",
     "resolve_input",
+    "train",
 ]

@@ -17,7 +17,8 @@ What a method can do is declared here as capabilities (typing protocols), so cod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -81,7 +82,7 @@ def load(method: str, weights: str | Path | None = None, device: str = "auto", p
     if precision not in PRECISIONS:
         raise GlyphError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     if cls.trainable:
-        from .train import load_run
+        from .trainer import load_run
 
         folder = weights if weights is not None else cls.shipped_weights()
         if folder is None:
@@ -117,3 +118,120 @@ def check_count(n: int) -> None:
 
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
         raise GlyphError(f"n must be a whole number between 1 and {MAX_SAMPLES:,}, got {n!r}")
+
+
+@dataclass
+class Trained:
+    """What :func:`train` did.
+
+    :param reason: ``finished``, ``interrupted`` (Ctrl-C or SIGTERM: ``signal`` says which), ``budget`` (the
+        ``minutes`` budget ran out) or ``diverged`` is never returned (it raises).
+    """
+
+    method: str
+    run: Path
+    reason: str
+    step: int
+    steps: int
+    signal: int | None = None
+
+
+def train(method: str, data: str | Path | None = None, *, out: str | Path | None = None, preset: str | None = None,
+          config: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+          train_overrides: Mapping[str, Any] | None = None, steps: int | None = None, batch: int | None = None,
+          resume: bool = False, device: str = "auto", precision: str | None = None, compile: bool | None = None,
+          layout: str | None = None, size: int | None = None, minutes: float | None = None, seed: int | None = None,
+          display: Any = None, on_note: Any = None) -> Trained:
+    """Train ``method`` into the run folder ``out`` (default ``runs/METHOD``); ``glyph train`` is this call.
+
+    The method's Config is layered: its defaults, then ``preset``, then the ``config`` TOML file (top-level keys;
+    its ``[train]`` table sets the loop), then ``overrides``, then ``steps`` and ``batch``. A resumed run keeps
+    its config; only ``steps`` (to extend it), ``device``, ``precision``, ``compile`` and ``minutes`` may change.
+
+    :param data: a dataset folder, a ``.safetensors`` file or ``embedded``; on resume, the run's own by default.
+    :param train_overrides: fields of the loop's :class:`glyph.trainer.TrainConfig` (``log_every``...).
+    :param precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (CUDA); None keeps the run's or the default.
+    :param display: where to show progress (the CLI's bar; see :class:`glyph.trainer.TrainDisplay`); None: silent.
+    :param on_note: called with lines the user should know (a stale lock taken over, emulated bf16).
+    :raises GlyphError: a bad option, a run folder in use or already holding a run, data that is not the run's.
+    """
+    from .checkpoint import RunDir
+    from .config import apply_overrides, read_config_file
+    from .data.sources import open_dataset
+    from .device import bf16_is_fast, resolve_device, validate_device_spec
+    from .distributed import from_env
+    from .errors import did_you_mean
+    from .loader import get_registry
+    from .paths import check_output_dir
+    from .trainer import Trainer, train_config_from
+
+    entry = get_registry().method(method)
+    cls = entry.obj
+    if not cls.trainable:
+        raise GlyphError(f"method '{method}' does not train (it has no networks); use `glyph run {method}`")
+    run_dir = Path(out) if out is not None else Path("runs") / method
+    run = RunDir(run_dir)
+    check_output_dir(run_dir, "--out", new=False)  # a file there, or no permission: say so before training
+    dist = from_env()
+    if dist.main:  # (the other ranks of a torchrun would see their own rank 0's lock)
+        run.check_unlocked()  # another trainer writes there now: say so first; Trainer.fit takes the lock
+    overrides, train_overrides = dict(overrides or {}), dict(train_overrides or {})
+    if resume:
+        if not run.exists():
+            raise GlyphError(f"--resume: {run_dir} holds no run; start one without --resume")
+        if preset or config or overrides or train_overrides or batch:
+            raise GlyphError("a resumed run keeps its config; only --steps (to extend it), --device, --precision "
+                             "and --minutes may change")
+        saved = run.read_config(method, require=("config", "train", "data"))
+        cfg = apply_overrides(cls.Config(), saved["config"], f"{run_dir}/config.json")
+        tcfg = train_config_from(saved["train"], f"{run_dir}/config.json (train table)")
+        if steps is not None:
+            cfg = apply_overrides(cfg, {"steps": steps}, "--steps")
+        data = data or saved["data"]["source"]
+    else:
+        if run.exists():
+            raise GlyphError(f"{run_dir} already holds a run; add --resume to continue it or choose another --out")
+        data = data or cls.default_data
+        if not data:
+            raise GlyphError("--data is required: a dataset folder, a .safetensors file, or 'embedded'")
+        cfg = cls.Config()
+        presets = entry.catalogue.get("presets") or {}
+        if preset:
+            if preset not in presets:
+                raise GlyphError(f"method '{method}' has no preset '{preset}'{did_you_mean(preset, presets)}; "
+                                 f"presets: {', '.join(presets) or 'none'}")
+            cfg = apply_overrides(cfg, presets[preset], f"preset '{preset}'")
+        file_train: dict[str, Any] = {}
+        if config:
+            file_method, file_train = read_config_file(Path(config))
+            cfg = apply_overrides(cfg, file_method, f"--config {config}")
+        cfg = apply_overrides(cfg, overrides, "--set")
+        cfg = apply_overrides(cfg, {k: v for k, v in (("steps", steps), ("batch", batch)) if v is not None}, "option")
+        tcfg = train_config_from({**file_train, **train_overrides})
+    if precision is not None:
+        if precision not in PRECISIONS:
+            raise GlyphError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+        tcfg.precision = precision
+    if compile is not None:
+        tcfg.compile = compile
+    dev = resolve_device(validate_device_spec(device))
+    if dist.enabled and dev.type == "cuda":
+        dev = resolve_device(f"cuda:{dist.local_rank}")
+    if tcfg.precision == "bf16" and dev.type == "cpu" and not bf16_is_fast(dev) and on_note is not None:
+        on_note("this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 autocast is emulated and several times "
+                "slower than fp32 here; drop --precision bf16 (auto picks fp32)")
+    if seed is not None and not resume:
+        tcfg.seed = seed
+    dataset = open_dataset(str(data), layout, size=size)
+    if resume and dataset.fingerprint() != saved["data"]["fingerprint"]:
+        raise GlyphError(f"the data at {data} is not the data this run started with (fingerprint differs); "
+                         f"give the original with --data")
+    trainer = Trainer(cls(cfg), dataset, run_dir, tcfg, dev, quiet=display is None, data_source=str(data),
+                      minutes=minutes, on_note=on_note, display=display)
+    try:
+        reason = trainer.fit(resume=resume)
+    finally:
+        from .distributed import shutdown
+
+        shutdown()
+    return Trained(method, run_dir, reason, trainer.step_no, int(cfg.steps), trainer.stop_signal)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tomllib
 import types
 import typing
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -295,3 +296,43 @@ def config_to_dict(config: Any) -> dict[str, Any]:
             return str(v)
         return v
     return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+def parse_sets(items: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``key=value`` items -> (method overrides, train overrides); ``train.key=value`` goes to the loop."""
+    method, train = {}, {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GlyphError(f"--set {item!r}: expected key=value, e.g. --set lr=0.0002 or --set train.log_every=10")
+        key = key.strip()
+        if key.startswith("train."):
+            train[key[6:]] = value.strip()
+        else:
+            method[key] = value.strip()
+    return method, train
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A TOML file: top-level keys override the method's Config, a [train] table the loop's."""
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO or a device would wait or never end
+        raise GlyphError(f"--config {path} is not a regular file; give a TOML file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise GlyphError(f"--config {path}: no such file") from None
+    except IsADirectoryError:
+        raise GlyphError(f"--config {path} is a folder; give a TOML file") from None
+    except OSError as e:
+        raise GlyphError(f"--config {path} cannot be read ({e.strerror or e})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise GlyphError(f"--config {path} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); give "
+                         f"a TOML file saved as UTF-8, e.g. lr = 0.0002 and a [train] table") from None
+    except ValueError as e:  # TOMLDecodeError, or an integer too long to convert (Python's 4,300-digit limit)
+        raise GlyphError(f"--config {path}: not valid TOML ({str(e).splitlines()[0][:200]})") from None
+    train = data.pop("train", {})
+    if not isinstance(train, dict):
+        raise GlyphError(f"--config {path}: 'train' must be a table ([train])")
+    return data, train

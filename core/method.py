@@ -27,6 +27,8 @@ reports through the :class:`RunContext` it is given, and never prints.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +131,11 @@ class Method:
     inputs: ClassVar[Mapping[str, str]] = {}
     default_data: ClassVar[str | None] = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:  # every method's own build: a config too large for memory is one line
+            cls.build = _memory_checked(cls.__dict__["build"])  # type: ignore[method-assign]
+
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.Config()
         self.nets: dict[str, torch.nn.Module] = {}
@@ -164,7 +171,7 @@ class Method:
     def train_step(self, batch: Mapping[str, Any], step: int, trainer: Any) -> dict[str, float]:
         """One optimisation step over ``batch``; return the losses to log (floats or 0-d tensors).
 
-        ``trainer`` (a :class:`glyph.train.Trainer`) offers ``autocast()`` for forward passes,
+        ``trainer`` (a :class:`glyph.trainer.Trainer`) offers ``autocast()`` for forward passes,
         ``backward(loss)`` instead of ``loss.backward()`` and ``step(name)`` instead of
         ``optimizer.step()``: loss scaling, the non-finite guard and the gradient average across
         processes happen there. The method orders its own updates (e.g. D then G).
@@ -280,3 +287,26 @@ def run_options(method_cls: type[Method]) -> list[RunOption]:
         from_config = config_defaults.get(p.name) if p.default is None else None
         out.append(RunOption(p.name, base, None if required else p.default, required, opt, from_config))
     return out
+
+
+def _memory_checked(build: Callable[[Any], dict[str, torch.nn.Module]]) -> Callable[[Any], dict[str, torch.nn.Module]]:
+    """``build`` with an allocation failure turned into a :class:`GlyphError`.
+
+    A size field set absurdly (``--set z_dim=1000000000``, a damaged run's ``config.json``) asks for networks
+    of terabytes: torch refuses the allocation with a RuntimeError, which is the user's to fix.
+    """
+    @functools.wraps(build)
+    def checked(self: Any) -> dict[str, torch.nn.Module]:
+        try:
+            return build(self)
+        except (MemoryError, RuntimeError) as e:
+            text = str(e)
+            if not isinstance(e, MemoryError) and "allocate" not in text and "out of memory" not in text:
+                raise
+            asked = re.search(r"allocate (\d+) bytes", text)
+            size = f" (they asked for {int(asked.group(1)) / 1e9:,.0f} GB)" if asked else ""
+            raise GlyphError(f"method '{self.name}': its networks do not fit in memory with this config{size}; "
+                             f"check its size fields (latent size, widths, channels) in --set, --config or the "
+                             f"run's config.json") from None
+
+    return checked

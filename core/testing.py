@@ -103,7 +103,7 @@ def _check_training(cls: type[Method], tiny: Any, workdir: Path | None) -> str:
     import dataclasses as dc
 
     from .data.sources import open_dataset
-    from .train import TrainConfig, Trainer, load_run
+    from .trainer import TrainConfig, Trainer, load_run
 
     fields = {f.name for f in dc.fields(tiny)}
     _check({"steps", "batch"} <= fields, f"{cls.__name__}.Config needs 'steps' and 'batch' fields for the trainer")

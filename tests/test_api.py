@@ -96,3 +96,16 @@ def test_restore_takes_a_folder_files_or_pil_images_and_matches_the_cli(tmp_path
 def test_bad_calls_raise_one_glyph_error(call, message):
     with pytest.raises(glyph.GlyphError, match=message):
         call()
+
+
+def test_train_returns_what_it_did_and_a_run_that_loads(tmp_path):
+    run = tmp_path / "run"
+    done = glyph.train("dcgan", "embedded", out=run, preset="tiny", steps=2, train_overrides={"sample_every": 0})
+    assert (done.reason, done.step, done.steps, done.run) == ("finished", 2, 2, run)
+    more = glyph.train("dcgan", out=run, resume=True, steps=3)
+    assert (more.reason, more.step) == ("finished", 3)
+    assert len(glyph.load("dcgan", weights=run).sample(2, seed=1)) == 2
+    with pytest.raises(glyph.GlyphError, match="already holds a run"):
+        glyph.train("dcgan", "embedded", out=run)
+    with pytest.raises(glyph.GlyphError, match="keeps its config"):
+        glyph.train("dcgan", out=run, resume=True, preset="tiny")

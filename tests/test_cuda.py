@@ -77,7 +77,7 @@ def test_minutes_budget_stops_and_resumes_on_the_gpu(tmp_path):
 def test_every_method_trains_saves_and_generates_on_the_gpu(method, tmp_path):
     from glyph.data.sources import open_dataset
     from glyph.loader import get_registry
-    from glyph.train import Trainer, load_run, train_config_from
+    from glyph.trainer import Trainer, load_run, train_config_from
 
     entry = get_registry().method(method)
     from glyph.config import apply_overrides

@@ -93,7 +93,7 @@ def test_tiny_trains_resumes_and_samples(tmp_path):
     assert r.code == 1 and "between 1 and 20" in r.err
     r = run_glyph("run", "ddpm", "--weights", str(run), "--precision", "fp16", "--out", str(tmp_path / "x.png"))
     assert r.code == 1 and "use fp32 or bf16" in r.err
-    from glyph.train import load_run
+    from glyph.trainer import load_run
 
     m = load_run(run)
     noise = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(0))

@@ -19,7 +19,7 @@ from glyph.device import (
 )
 from glyph.errors import GlyphError
 from glyph.eval.metrics import EvalContext
-from glyph.train import resolve_precision
+from glyph.trainer import resolve_precision
 
 CPU = torch.device("cpu")
 
@@ -102,7 +102,7 @@ def test_cuda_calls_get_an_index_on_every_path(fake_cuda, tmp_path):
 
     from glyph.data.sources import open_dataset
     from glyph.loader import get_registry
-    from glyph.train import Trainer
+    from glyph.trainer import Trainer
 
     method = get_registry().method("dcgan").obj()
     for spec in ("auto", "cuda", bare):  # what the CLI's default and a Python caller pass

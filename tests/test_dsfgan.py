@@ -262,7 +262,7 @@ def test_fresh_pen_writers_join_every_gan_batch(embedded, tmp_path):
     """synth_share: part of each batch's writers are procedural pen writers drawn for that step alone."""
     from pathlib import Path
 
-    from glyph.train import Trainer, train_config_from
+    from glyph.trainer import Trainer, train_config_from
 
     strokes = Path(__file__).parent / "data" / "hanzi-writer-data"
     m = tiny_method()

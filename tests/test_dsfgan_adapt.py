@@ -43,7 +43,7 @@ def photos(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_run):
-    from glyph.train import load_run
+    from glyph.trainer import load_run
 
     return load_run(tiny_run, "dsfgan", device="cpu")
 
@@ -59,7 +59,7 @@ def test_references_change_the_output_and_more_so_for_more_different_writers():
     and the pairs of writers that differ most in their real glyphs differ most in the generated ones."""
     from glyph.data.sources import open_dataset
     from glyph.loader import get_registry
-    from glyph.train import load_run
+    from glyph.trainer import load_run
 
     data = open_dataset("embedded")
     model = load_run(get_registry().method("dsfgan").obj.shipped_weights(), "dsfgan", device="cpu")

@@ -124,12 +124,12 @@ def test_a_failed_adaptation_never_leaves_adapted_weights_behind(emb):
 
 def _fewshot(monkeypatch, capsys, tmp_path, model, *args: str) -> tuple[int, str, str]:
     """``glyph eval fewshot`` in this process, measuring ``model`` (no trained weights needed)."""
-    import glyph.train
+    import glyph.trainer
     from glyph.cli.main import main
 
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(glyph.train, "load_run", lambda *a, **k: model)
+    monkeypatch.setattr(glyph.trainer, "load_run", lambda *a, **k: model)
     with pytest.raises(SystemExit) as exit_:
         main(["eval", "fewshot", "--data", "embedded", "--weights", str(tmp_path / "weights"), *args])
     out = capsys.readouterr()

@@ -233,8 +233,7 @@ def _round_trips(new, cls) -> None:
 @FAST
 @given(items=st.lists(SET_ITEM, max_size=4))
 def test_any_set_item_gives_a_valid_config_or_a_glyph_error(items):
-    from glyph.cli.train import parse_sets
-    from glyph.config import apply_overrides
+    from glyph.config import apply_overrides, parse_sets
 
     try:
         method, _ = parse_sets(items)
@@ -277,7 +276,7 @@ def test_dsfgan_heads_zero_is_a_glyph_error():
 @functools.cache
 def _configs() -> list[tuple[str, type]]:
     from glyph.loader import get_registry
-    from glyph.train import TrainConfig
+    from glyph.trainer import TrainConfig
 
     out = [(f"method '{name}'", entry.obj.Config) for name, entry in sorted(get_registry().methods.items())]
     return [*out, ("train", TrainConfig)]

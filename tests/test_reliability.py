@@ -176,7 +176,7 @@ def test_timm_names_that_would_download_or_not_build_are_refused(name):
 def test_a_run_folder_naming_a_hub_model_is_refused_before_building(tmp_path):
     import json
 
-    from glyph.train import load_run
+    from glyph.trainer import load_run
 
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text(json.dumps(
@@ -209,7 +209,7 @@ def test_config_numbers_are_finite_and_in_range(method, key, value, message):
 
 
 def test_train_loop_numbers_are_checked():
-    from glyph.train import train_config_from
+    from glyph.trainer import train_config_from
 
     with pytest.raises(GlyphError, match=r"sample_every.*at least 0"):
         train_config_from({"sample_every": "-1"})

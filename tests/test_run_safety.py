@@ -170,7 +170,7 @@ def test_resumed_metrics_hold_each_step_once_and_a_stale_lock_is_taken_over(site
 def test_the_lock_itself(tmp_path):
     """Held: refused with the holder's pid (also by the trainer itself); released on errors; stale: taken over."""
     from glyph.data.sources import open_dataset
-    from glyph.train import TrainConfig, Trainer
+    from glyph.trainer import TrainConfig, Trainer
 
     from .toy_method import ToyConfig, ToyGAN
 

@@ -156,7 +156,7 @@ def test_existing_run_needs_resume_and_bad_run_folders_are_refused(reference, to
 
 
 def test_weights_of_another_config_are_refused(reference):
-    from glyph.train import _checked
+    from glyph.trainer import _checked
 
     from .toy_method import ToyConfig, ToyGAN
 
@@ -215,7 +215,7 @@ def test_minutes_budget_stops_after_a_whole_step_saves_and_resumes_exactly(refer
     assert r.code == 0, r.err
     assert digest(out) == digest(reference)  # as if it had never stopped
     from glyph.data.sources import open_dataset
-    from glyph.train import Trainer
+    from glyph.trainer import Trainer
 
     with pytest.raises(GlyphError, match="--minutes must be a positive number"):
         Trainer(None, open_dataset("embedded"), tmp_path / "other", minutes=0)

@@ -108,7 +108,7 @@ def glyph_train_end(run, step, reason):
         import glyph.loader
 
         method = glyph.loader.get_registry()  # noqa: F841 - keeps the registry loaded in every rank
-        from glyph.train import Trainer  # noqa: F401
+        from glyph.trainer import Trainer  # noqa: F401
 
         state = _CURRENT.get("nets", {})
         h = hashlib.sha256()

@@ -130,7 +130,7 @@ class JudgeFit(Method):
         c = self.config
         opt = torch.optim.AdamW(self.nets["net"].parameters(), lr=c.lr, weight_decay=c.weight_decay)
 
-        from ..train import warmup_cosine
+        from ..trainer import warmup_cosine
 
         self.schedulers = {"lr": warmup_cosine(opt, c.steps, c.warmup)}
         return {"net": opt}

@@ -84,7 +84,7 @@ class DDPM(Method):
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opt = torch.optim.Adam(self.nets["unet"].parameters(), lr=self.config.lr)
-        from glyph.train import warmup_cosine
+        from glyph.trainer import warmup_cosine
 
         self.schedulers = {"lr": warmup_cosine(opt, max(1, self.config.steps))}
         return {"unet": opt}

@@ -196,7 +196,7 @@ class DSFGAN(Method):
         c = self.config
         betas = (float(c.betas[0]), float(c.betas[1]))
         rec = torch.optim.AdamW(self.nets["R"].parameters(), lr=c.rec_lr, weight_decay=0.05)
-        from glyph.train import warmup_cosine
+        from glyph.trainer import warmup_cosine
 
         self.schedulers = {"R": warmup_cosine(rec, c.rec_steps, max(1, c.rec_steps // 10))}
         return {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=c.lr_g, betas=betas),
@@ -464,7 +464,7 @@ class DSFGAN(Method):
         self.reset_adaptation()
         dev = self._device()
         calibrated = A.calibrate_ink(refs)
-        from glyph.train import resolve_precision
+        from glyph.trainer import resolve_precision
 
         others = A.other_templates(chars) if A.W_STRUCT > 0 else None
         writer = A.adapt_generator(self.nets["G"], to_input(calibrated).to(dev), to_input(ref_templates).to(dev),
@@ -614,6 +614,11 @@ class DSFGAN(Method):
             raise GlyphError(f"--columns must be at least 1, got {columns}")
         if font is not None and Path(font).suffix.lower() not in (".otf", ".ttf"):
             raise GlyphError(f"--font {font}: give a .otf (CFF outlines) or .ttf (TrueType outlines) file name")
+        if refs is not None and not refs.startswith("example:") and \
+                Path(out).expanduser().resolve() == Path(refs).expanduser().resolve():
+            # The glyphs are named after their characters, as the references are: they would replace them.
+            raise GlyphError(f"--out {out} is the --refs folder; choose another folder so the references are not "
+                             f"overwritten")
         given = [x is not None for x in (text, charset, chars_file)]
         if sum(given) > 1:
             raise GlyphError("give only one of --text, --charset and --chars-file")
@@ -621,6 +626,10 @@ class DSFGAN(Method):
             text = "".join(load_charset(charset).chars)
         elif chars_file is not None:
             try:
+                # A regular file only: a FIFO would wait forever and /dev/zero would never end.
+                if not Path(chars_file).is_file():
+                    raise GlyphError(f"--chars-file {chars_file} is not a file; give a UTF-8 text file of the "
+                                     f"characters to write")
                 text = Path(chars_file).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as e:
                 raise GlyphError(f"cannot read --chars-file {chars_file}: {getattr(e, 'strerror', None) or e}; "

@@ -93,7 +93,7 @@ class RestoreCAE(Method):
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": c.weight_decay},
                                  {"params": rest, "weight_decay": 0.0}], lr=c.lr)
 
-        from glyph.train import warmup_cosine
+        from glyph.trainer import warmup_cosine
 
         self.schedulers = {"lr": warmup_cosine(opt, c.steps, c.warmup)}
         return {"net": opt}

@@ -83,7 +83,7 @@ class VAE(Method):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         params = [p for n in self.nets.values() for p in n.parameters()]
         opt = torch.optim.Adam(params, lr=self.config.lr)
-        from glyph.train import warmup_cosine
+        from glyph.trainer import warmup_cosine
 
         self.schedulers = {"lr": warmup_cosine(opt, max(1, self.config.steps))}
         return {"vae": opt}
