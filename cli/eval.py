@@ -15,35 +15,6 @@ app = typer.Typer(help="Evaluate generated glyphs offline; `glyph eval fit-judge
                   context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 
 
-def _load_source(src: str, n: int, device) -> tuple:
-    """A dataset, or ``run:RUN`` sampled on the fly (``n`` images from the run's EMA weights); ``run:METHOD``
-    (a method name, no such folder) samples the weights shipped with that method."""
-    import torch
-
-    from glyph import GlyphData
-    from glyph.data.sources import open_dataset
-    from glyph.trainer import load_run
-
-    if not src.startswith("run:"):
-        return open_dataset(src), src
-    folder = Path(src[4:])
-    if not folder.exists():
-        from glyph.loader import get_registry
-
-        methods = get_registry().methods
-        shipped = methods[src[4:]].obj.shipped_weights() if src[4:] in methods else None
-        folder = shipped or folder
-    method = load_run(folder, device=device)
-    g = torch.Generator().manual_seed(console.STATE.seed or 0)
-    chunks = []
-    with torch.no_grad():
-        for i in range(0, n, 256):
-            chunks.append(method.preview(min(256, n - i), generator=g).float().clamp(0, 1).cpu())
-    images = (torch.cat(chunks) * 255 + 0.5).to(torch.uint8)
-    ink = getattr(method, "data_info", {}).get("ink", "glyph")
-    return GlyphData(images, meta={"ink": ink, "source": src}), f"{src} ({n} samples)"
-
-
 @app.callback()
 def evaluate(
     ctx: typer.Context,
@@ -65,50 +36,39 @@ def evaluate(
 
     from rich.table import Table
 
-    from glyph.device import resolve_device
-    from glyph.eval.metrics import EvalContext, protocol
-    from glyph.eval.metrics import evaluate as run_metrics
+    import glyph
     from glyph.loader import get_registry
 
     if ctx.invoked_subcommand:
         return
-    table_m = get_registry().metrics
     if list_:
-        for name, entry in table_m.items():
+        for name, entry in get_registry().metrics.items():
             console.out.print(f"{name:15s} {entry.obj.needs:7s} {entry.obj.summary}")
         return
     if not real or not fake:
         raise GlyphError("give both --real and --fake (folders, packed files, 'embedded' or run:RUN); "
                          "`glyph eval --list` lists the metrics")
-    if fid_resize not in ("bilinear", "clean"):
-        raise GlyphError(f"--fid-resize {fid_resize!r}: use bilinear or clean")
-    if precision not in ("auto", "bf16", "fp32"):
-        raise GlyphError(f"--precision {precision!r}: use auto, bf16 or fp32")
-    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    for m in names or []:
-        get_registry().metric(m)  # unknown names fail before any work
-    device = resolve_device(console.STATE.device)
-    real_data, real_src = _load_source(real, n, device)
-    fake_data, fake_src = _load_source(fake, n, device)
-    ectx = EvalContext(judge_path=judge, inception_weights=inception_weights, fid_resize=fid_resize, device=device,
-                       precision=precision)
-    with console.err.status("evaluating"):
-        results, skipped = run_metrics(real_data, fake_data, names, ectx)
-    for name, why in skipped.items():
+    bars = console.TaskBars()
+    try:
+        result = glyph.evaluate(real, fake, metrics=metrics.split(",") if metrics else None, n=n, judge=judge,
+                                inception_weights=inception_weights, fid_resize=fid_resize,
+                                device=console.STATE.device, precision=precision, seed=console.STATE.seed,
+                                progress=bars)
+    finally:
+        bars.close()
+    for name, why in result.skipped.items():
         console.warn(f"{name} skipped: {why}")
-    table = Table(title=f"{fake_src} vs {real_src}", title_justify="left")
+    table = Table(title=f"{result.fake} vs {result.real}", title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, value in results.items():
+    for key, value in result.results.items():
         table.add_row(key, f"{value:.6g}")
     console.out.print(table)
     if json_out:
         from glyph.imageio import atomic_output
 
-        record = {"results": results, "skipped": skipped,
-                  "protocol": protocol(real_data, fake_data, ectx, real_src, fake_src)}
         with atomic_output(json_out) as tmp:
-            tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False))
+            tmp.write_text(json.dumps(result.record(), indent=2, ensure_ascii=False))
         info(f"wrote {json_out}")
 
 

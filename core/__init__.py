@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import Restorer, Sampler, Trained, Writer, load, train
+from .api import Evaluation, Restorer, Sampler, Trained, Writer, evaluate, load, train
 from .dataset import DatasetFormat, GlyphData
 from .errors import GlyphError, PluginError
 from .events import RunInfo
@@ -32,6 +32,7 @@ def get_method(name: str) -> type[Method]:
 
 __all__ = [
     "DatasetFormat",
+    "Evaluation",
     "GlyphData",
     "GlyphError",
     "Method",
@@ -46,6 +47,7 @@ __all__ = [
     "Trained",
     "Writer",
     "__version__",
+    "evaluate",
     "get_method",
     "get_registry",
     "hookimpl",

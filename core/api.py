@@ -235,3 +235,86 @@ def train(method: str, data: str | Path | None = None, *, out: str | Path | None
 
         shutdown()
     return Trained(method, run_dir, reason, trainer.step_no, int(cfg.steps), trainer.stop_signal)
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` measured: the numbers, the metrics that could not run and why, and the protocol
+    (what the numbers depend on: the sets' fingerprints, the judge's hash, its precision...)."""
+
+    results: dict[str, float]
+    skipped: dict[str, str]
+    protocol: dict[str, Any]
+    real: str
+    fake: str
+
+    def record(self) -> dict[str, Any]:
+        """The JSON record ``glyph eval --json`` writes."""
+        return {"results": self.results, "skipped": self.skipped, "protocol": self.protocol}
+
+
+def evaluate(real: str | Path, fake: str | Path, *, metrics: Sequence[str] | None = None, n: int = 10000,
+             judge: str | Path | None = None, inception_weights: str | Path | None = None,
+             fid_resize: str = "bilinear", device: str = "auto", precision: str = "auto", seed: int | None = None,
+             progress: Any = None) -> Evaluation:
+    """Compare a generated set with a reference set offline; ``glyph eval`` is this call.
+
+    :param real: the reference set: a folder, a packed ``.safetensors`` file or ``embedded``.
+    :param fake: the set to judge, the same kinds, or ``run:RUN_FOLDER`` / ``run:METHOD`` (``n`` images sampled
+        from a run's weights, or from the weights shipped with METHOD, seeded by ``seed``).
+    :param metrics: metric names (default: every registered one that applies; ``glyph eval --list``).
+    :param precision: the judge's: ``auto`` (bf16 where native), ``bf16`` or ``fp32``.
+    :param progress: called with (task, done, total) while sampling a ``run:`` set and per metric.
+    :raises GlyphError: an unknown metric, a missing set, a bad option.
+    """
+    from .device import resolve_device, validate_device_spec
+    from .eval.metrics import EvalContext, protocol
+    from .eval.metrics import evaluate as run_metrics
+    from .loader import get_registry
+
+    if fid_resize not in ("bilinear", "clean"):
+        raise GlyphError(f"--fid-resize {fid_resize!r}: use bilinear or clean")
+    if precision not in ("auto", "bf16", "fp32"):
+        raise GlyphError(f"--precision {precision!r}: use auto, bf16 or fp32")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise GlyphError(f"--n must be a whole number of at least 1, got {n!r}")
+    names = [m for m in metrics if m] if metrics else None
+    for m in names or []:
+        get_registry().metric(m)  # unknown names fail before any work
+    dev = resolve_device(validate_device_spec(device))
+    real_data, real_src = _eval_set(str(real), n, dev, seed, progress)
+    fake_data, fake_src = _eval_set(str(fake), n, dev, seed, progress)
+    ectx = EvalContext(judge_path=judge, inception_weights=inception_weights, fid_resize=fid_resize, device=dev,
+                       precision=precision)
+    results, skipped = run_metrics(real_data, fake_data, names, ectx, progress=progress)
+    return Evaluation(results, skipped, protocol(real_data, fake_data, ectx, real_src, fake_src), real_src, fake_src)
+
+
+def _eval_set(src: str, n: int, device: Any, seed: int | None, progress: Any) -> tuple[Any, str]:
+    """A dataset, or ``run:RUN`` sampled on the fly (``n`` images from the run's EMA weights); ``run:METHOD``
+    (a method name, no such folder) samples the weights shipped with that method."""
+    import torch
+
+    from .data.sources import open_dataset
+    from .dataset import GlyphData
+    from .loader import get_registry
+    from .trainer import load_run
+
+    if not src.startswith("run:"):
+        return open_dataset(src), src
+    folder = Path(src[4:])
+    if not folder.exists():
+        methods = get_registry().methods
+        shipped = methods[src[4:]].obj.shipped_weights() if src[4:] in methods else None
+        folder = shipped or folder
+    method = load_run(folder, device=device)
+    g = seeded(seed)
+    chunks = []
+    with torch.no_grad():
+        for i in range(0, n, 256):
+            chunks.append(method.preview(min(256, n - i), generator=g).float().clamp(0, 1).cpu())
+            if progress is not None:
+                progress(f"sampling {src}", min(i + 256, n), n)
+    images = (torch.cat(chunks) * 255 + 0.5).to(torch.uint8)
+    ink = getattr(method, "data_info", {}).get("ink", "glyph")
+    return GlyphData(images, meta={"ink": ink, "source": src}), f"{src} ({n} samples)"

@@ -109,3 +109,20 @@ def test_train_returns_what_it_did_and_a_run_that_loads(tmp_path):
         glyph.train("dcgan", "embedded", out=run)
     with pytest.raises(glyph.GlyphError, match="keeps its config"):
         glyph.train("dcgan", out=run, resume=True, preset="tiny")
+
+
+def test_evaluate_returns_the_numbers_and_protocol_the_cli_writes(tmp_path):
+    calls = []
+    result = glyph.evaluate("embedded", "run:dcgan", metrics=["fgd", "readable"], n=64, seed=0,
+                            progress=lambda task, done, total: calls.append((task, done, total)))
+    assert set(result.results) == {"fgd", "readable"} and result.skipped == {}
+    assert result.protocol["fake"]["count"] == 64 and result.fake == "run:dcgan (64 samples)"
+    assert calls[-1] == ("metrics", 2, 2) and ("sampling run:dcgan", 64, 64) in calls
+
+    cli("--seed", "0", "eval", "--real", "embedded", "--fake", "run:dcgan", "--metrics", "fgd,readable", "--n", "64",
+        "--json", str(tmp_path / "r.json"))
+    import json
+
+    assert json.loads((tmp_path / "r.json").read_text())["results"] == result.results
+    with pytest.raises(glyph.GlyphError, match="unknown metric"):
+        glyph.evaluate("embedded", "embedded", metrics=["nope"])

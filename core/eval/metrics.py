@@ -382,8 +382,12 @@ BUILTIN: tuple[type[Metric], ...] = (FGD, KID, ContentAccuracy, Readable, StyleA
                                      PSNR, L1, RMSE, InceptionFID)
 
 
-def evaluate(real: GlyphData, fake: GlyphData, names: list[str] | None, ctx: EvalContext) -> tuple[dict, dict]:
-    """Run metrics ``names`` (default: every registered one that applies); return (numbers, skipped reasons)."""
+def evaluate(real: GlyphData, fake: GlyphData, names: list[str] | None, ctx: EvalContext,
+             progress: Any = None) -> tuple[dict, dict]:
+    """Run metrics ``names`` (default: every registered one that applies); return (numbers, skipped reasons).
+
+    ``progress(task, done, total)`` is called after each metric.
+    """
     from ..loader import get_registry
 
     table = get_registry().metrics
@@ -391,12 +395,14 @@ def evaluate(real: GlyphData, fake: GlyphData, names: list[str] | None, ctx: Eva
                        or os.environ.get("GLYPH_INCEPTION_WEIGHTS")]
     results: dict[str, float] = {}
     skipped: dict[str, str] = {}
-    for name in chosen:
+    for i, name in enumerate(chosen):
         metric = get_registry().metric(name).obj()
         try:
             results.update(metric.compute(real, fake, ctx=ctx))
         except Unavailable as e:  # the others still run; the reason is printed and recorded
             skipped[name] = str(e)
+        if progress is not None:
+            progress("metrics", i + 1, len(chosen))
     return results, skipped
 
 
