@@ -14,7 +14,7 @@ from rich.table import Table
 from glyph.errors import GlyphError
 from glyph.paths import check_output_dir, check_output_file
 
-from .console import STATE, err, info, out, warn
+from .console import STATE, TaskBars, err, info, out, warn
 from .options import COUNT, SHARE, SIZE, bounded
 
 app = typer.Typer(help="Datasets: fonts, render, synth, pack, merge, show, refs, sheet, damage.", no_args_is_help=True,
@@ -400,13 +400,22 @@ def damage(
     if n is not None:
         data = data.subset(slice(0, n))
     check_output_dir(out_path)
-    damaged = damage_images(data.images, seed=seed, config=Damage(k=k, strength=strength)).numpy()
-    chars = data.label_names("char") if "char" in data.labels else [f"{i:06d}" for i in range(len(data))]
-    writers = data.label_names("writer") if "writer" in data.labels else ["all"] * len(data)
-    # Class names come from the dataset file: made safe and kept inside --out (a crafted '../..' must not escape).
-    for i, (ch, w) in enumerate(zip(chars, writers, strict=True)):
-        write_image(inside(out_path, "damaged", w, f"{safe_name(ch)}.png"), 1.0 - damaged[i, 0] / 255.0)
-        write_image(inside(out_path, "clean", w, f"{safe_name(ch)}.png"), 1.0 - data.images[i, 0].numpy() / 255.0)
+    bars = TaskBars()
+    try:
+        damaged = damage_images(data.images, seed=seed, config=Damage(k=k, strength=strength),
+                                progress=lambda done, total: bars("damaging", done, total)).numpy()
+        chars = data.label_names("char") if "char" in data.labels else [f"{i:06d}" for i in range(len(data))]
+        writers = data.label_names("writer") if "writer" in data.labels else ["all"] * len(data)
+        # Class names come from the dataset file: made safe and kept inside --out (a crafted '../..' must not
+        # escape).
+        for i, (ch, w) in enumerate(zip(chars, writers, strict=True)):
+            write_image(inside(out_path, "damaged", w, f"{safe_name(ch)}.png"), 1.0 - damaged[i, 0] / 255.0)
+            write_image(inside(out_path, "clean", w, f"{safe_name(ch)}.png"),
+                        1.0 - data.images[i, 0].numpy() / 255.0)
+            if i % 64 == 0 or i == len(data) - 1:
+                bars("writing pairs", i + 1, len(data))
+    finally:
+        bars.close()
     if "char" in data.labels and template_font != "none":
         from glyph.data.fonts import parse_font_specs
         from glyph.data.render import RenderSpec, render_faces

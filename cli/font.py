@@ -9,7 +9,7 @@ import typer
 from glyph.errors import GlyphError
 from glyph.paths import check_output_file
 
-from .console import info, out, warn
+from .console import TaskBars, info, out, warn
 from .options import SIZE, bounded
 
 app = typer.Typer(help="Fonts: build an OpenType font from glyph images, show it, install it.", no_args_is_help=True,
@@ -35,7 +35,12 @@ def build(
                          f"{out_path.name}")
     check_output_file(out_path)
     bitmaps, skipped = glyphs_from_folder(glyphs, ink)
-    report = build_font(bitmaps, out_path, name, style, em)
+    bars = TaskBars()
+    try:
+        report = build_font(bitmaps, out_path, name, style, em,
+                            progress=lambda done, total: bars("tracing glyphs", done, total))
+    finally:
+        bars.close()
     for path, why in [*skipped, *report.skipped]:
         warn(f"skipped {path}: {why}")
     info(f"wrote {out_path}: {len(report.chars)} glyphs, family '{name}' {style}; install it with "

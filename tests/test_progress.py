@@ -26,3 +26,23 @@ def test_dsfgan_writing_reports_its_glyphs():
     ctx, calls = recorder()
     glyph.load("dsfgan").write("example:handwriting", "永和九年", n_refs=2, ctx=ctx)
     assert calls and calls[-1] == ("writing", 4, 4)
+
+
+def test_damage_and_font_building_report_progress(tmp_path):
+    import numpy as np
+    import torch
+
+    from glyph.data.damage import damage_images
+    from glyph.font import build_font
+
+    seen: list[tuple[int, int]] = []
+    images = torch.zeros(10, 1, 32, 32, dtype=torch.uint8)
+    damage_images(images, block_size=4, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(4, 10), (8, 10), (10, 10)]
+
+    seen.clear()
+    square = np.zeros((32, 32), np.float32)
+    square[8:24, 8:24] = 1.0
+    build_font({"永": square, "和": square}, tmp_path / "f.otf", "Test",
+               progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (2, 2) and (tmp_path / "f.otf").exists()

@@ -554,14 +554,14 @@ def _auto_block(h: int, w: int) -> int:
 
 
 def damage_images(images: Tensor, seed: int = 0, config: Damage | None = None, *,
-                  block_size: int | None = None) -> Tensor:
+                  block_size: int | None = None, progress: Callable[[int, int], None] | None = None) -> Tensor:
     """Damage a whole uint8 dataset ``[N, C, H, W]`` (255 = ink) and return a new uint8 tensor like it.
 
     Images are processed ``block_size`` at a time (default: about 4 M pixels per block, see ``_auto_block``), on
     their own device, block ``b`` drawing from :func:`block_generator(seed, b) <block_generator>`. So memory is
     bounded, and an image's damage depends only on the seed, its block and its own content: any prefix of the
     dataset that ends on a block boundary is damaged exactly as in the whole. Keep ``block_size`` (and the image
-    size that sets its default) fixed to reproduce a dataset.
+    size that sets its default) fixed to reproduce a dataset. ``progress(done, total)`` is called per block.
     """
     if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
         got = f"{tuple(images.shape)} {images.dtype}" if isinstance(images, Tensor) else type(images).__name__
@@ -577,4 +577,6 @@ def damage_images(images: Tensor, seed: int = 0, config: Damage | None = None, *
         chunk = images[start : start + block].to(torch.float32).div_(255)
         damaged = config(chunk, block_generator(seed, b, images.device))
         out[start : start + block] = damaged.mul_(255).round_().to(torch.uint8)
+        if progress is not None:
+            progress(min(start + block, n), n)
     return out

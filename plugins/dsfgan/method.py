@@ -650,7 +650,8 @@ class DSFGAN(Method):
             from glyph.font import build_font
 
             family = font_name or Path(str(refs).split(":")[-1]).name.replace("_", " ").title() or "My Hand"
-            report = build_font({ch: 1.0 - img for ch, img in glyphs.items()}, font, family)
+            report = build_font({ch: 1.0 - img for ch, img in glyphs.items()}, font, family,
+                                progress=lambda done, total: ctx.advance("building the font", done, total))
             for ch, why in report.skipped:
                 ctx.skip(ch, f"not in the font: {why}")
             ctx.report.written.append(Path(font))
