@@ -157,8 +157,11 @@ def render(
     faces = parse_font_specs(fonts_)
     cs = load_charset(charset)
     t = time.perf_counter()
-    with err.status(f"rendering {len(cs)} characters x {len(faces)} face(s)"):
-        data, results = render_dataset(faces, cs, spec)
+    bars = TaskBars()
+    try:
+        data, results = render_dataset(faces, cs, spec, progress=lambda done, total: bars("rendering", done, total))
+    finally:
+        bars.close()
     dt = time.perf_counter() - t
     for r in results:
         if r.dropped:

@@ -46,3 +46,21 @@ def test_damage_and_font_building_report_progress(tmp_path):
     build_font({"永": square, "和": square}, tmp_path / "f.otf", "Test",
                progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (2, 2) and (tmp_path / "f.otf").exists()
+
+
+def test_rendering_counts_glyphs_serially_and_in_parallel():
+    from glyph.data.fonts import parse_font_specs
+    from glyph.data.render import render_faces
+    from tests.conftest import NOTO_SANS, UKAI, require_font
+
+    require_font(NOTO_SANS)
+    require_font(UKAI)
+    from glyph.data.charsets import load_charset
+
+    faces = parse_font_specs("noto-sans-sc-regular,ukai-cn")
+    chars = load_charset("common-300").chars  # 600 glyphs: past PARALLEL_MIN, so two workers run in parallel
+    for workers in (1, 2):
+        seen: list[tuple[int, int]] = []
+        render_faces(faces, chars, workers=workers, progress=lambda done, total, seen=seen: seen.append((done, total)))
+        assert seen[-1] == (2 * len(chars), 2 * len(chars))
+        assert [d for d, _ in seen] == sorted(d for d, _ in seen)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
@@ -135,11 +136,12 @@ def _render_chunk(face: Face, chars: list[str], spec: RenderSpec) -> tuple[np.nd
 
 
 def render_faces(faces: list[Face], chars: list[str], spec: RenderSpec | None = None,
-                 workers: int | None = None) -> list[FaceRender]:
+                 workers: int | None = None, progress: Callable[[int, int], None] | None = None
+                 ) -> list[FaceRender]:
     """Render ``chars`` with every face, in parallel across processes for large jobs.
 
     Characters a face lacks, draws blank, draws as tofu or cannot draw (broken) are dropped (and listed) for that
-    face only.
+    face only. ``progress(done, total)`` counts glyphs as chunks finish.
     """
     spec = spec or RenderSpec()
     for face in faces:
@@ -147,14 +149,30 @@ def render_faces(faces: list[Face], chars: list[str], spec: RenderSpec | None = 
             part_map(face.parts, face.index)  # read the subset cmaps once here: forked workers inherit them
     jobs = [(fi, chars[i:i + CHUNK]) for fi in range(len(faces)) for i in range(0, len(chars), CHUNK)]
     workers = workers or os.cpu_count() or 1
-    if len(faces) * len(chars) < PARALLEL_MIN or workers == 1:
-        results = [_render_chunk(faces[fi], part, spec) for fi, part in jobs]
+    total, done = len(faces) * len(chars), 0
+
+    def finished(part: list[str]) -> None:
+        nonlocal done
+        done += len(part)
+        if progress is not None:
+            progress(done, total)
+
+    if total < PARALLEL_MIN or workers == 1:
+        results = []
+        for fi, part in jobs:
+            results.append(_render_chunk(faces[fi], part, spec))
+            finished(part)
     else:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futures = [pool.submit(_render_chunk, faces[fi], part, spec) for fi, part in jobs]
+            sizes = {f: len(part) for f, (_, part) in zip(futures, jobs, strict=True)}
+            for f in as_completed(futures):
+                done += sizes[f]
+                if progress is not None:
+                    progress(done, total)
             results = [f.result() for f in futures]
     out: list[FaceRender] = []
     for fi, face in enumerate(faces):
@@ -170,7 +188,8 @@ def render_faces(faces: list[Face], chars: list[str], spec: RenderSpec | None = 
 
 
 def render_dataset(faces: list[Face], charset: Charset, spec: RenderSpec | None = None,
-                   workers: int | None = None) -> tuple[GlyphData, list[FaceRender]]:
+                   workers: int | None = None, progress: Callable[[int, int], None] | None = None
+                   ) -> tuple[GlyphData, list[FaceRender]]:
     """Render ``charset`` with ``faces`` (one writer per face) into a GlyphData, and the per-face results.
 
     Labels: ``char`` (class index in ``charset``) and ``writer`` (the face). Metadata records the
@@ -182,7 +201,7 @@ def render_dataset(faces: list[Face], charset: Charset, spec: RenderSpec | None 
     from .fonts import face_fingerprint, unreadable_files
 
     spec = spec or RenderSpec()
-    results = render_faces(faces, charset.chars, spec, workers)
+    results = render_faces(faces, charset.chars, spec, workers, progress)
     labels = [r.face.label for r in results]
     if len(set(labels)) != len(labels):
         raise GlyphError("two of the given faces have the same name; give each font once")
