@@ -166,7 +166,7 @@ def measured_steps(method: Any) -> tuple[int, int]:
             raise RuntimeError(f"progan step {start} should be past the last fade-in, its phase is {phase}")
         return start, every
     if method.name == "dsfgan":
-        n = len(c.refs)
+        n = len(c.ref_counts)
         return -(-int(c.rec_steps) // n) * n, n
     return 0, 1
 

@@ -376,7 +376,7 @@ class DSFGANReference(Reference):
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=betas)
         dataset = WriterGroups(glyphs, c.per_group, rec_chars)
-        sampler = GroupBatches(len(glyphs.writers), c.groups, tuple(c.refs))
+        sampler = GroupBatches(len(glyphs.writers), c.groups, tuple(c.ref_counts))
         self.data = iter(DataLoader(dataset, batch_sampler=sampler, num_workers=0))
 
     def step(self) -> int:

@@ -259,13 +259,18 @@ def apply_overrides(config: Any, overrides: Mapping[str, Any], source: str) -> A
     a timm model names one timm builds offline (:func:`check_timm_model`). Then the Config's own
     ``validate()`` runs.
 
+    A Config may map old field names to new ones in a ``renamed_fields`` class attribute, so run folders
+    written before a rename still load.
+
     :param source: where the overrides come from, for messages (``"preset 'tiny'"``, ``"--set"``).
     :raises GlyphError: for an unknown key (with did-you-mean and the list of fields) or a bad value.
     """
     hints = _hints(type(config))
     known = [f.name for f in dataclasses.fields(config)]
+    renamed = getattr(type(config), "renamed_fields", {})  # old name -> new: run folders written before a rename
     changes = {}
     for key, value in overrides.items():
+        key = renamed.get(key, key) if isinstance(key, str) else key
         if key not in known:
             raise GlyphError(  # show_value (a repr): a key from --set may hold a newline
                 f"{source}: unknown config field {show_value(key)}"

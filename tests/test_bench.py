@@ -106,8 +106,8 @@ def test_progan_and_dsfgan_are_measured_where_the_docs_say():
         assert cycle == m.config.r1_every and start % cycle == 0 and start < m.schedule.total
     m = DSFGAN()
     start, cycle = methods.measured_steps(m)
-    assert m.phase(start)["stage"] == "gan" and m.phase(start)["k"] == m.config.refs[0]
-    assert cycle == len(m.config.refs)
+    assert m.phase(start)["stage"] == "gan" and m.phase(start)["k"] == m.config.ref_counts[0]
+    assert cycle == len(m.config.ref_counts)
 
 
 @pytest.mark.parametrize("case", methods.CASES, ids=lambda c: c.name)

@@ -306,3 +306,17 @@ def test_pen_writers_without_stroke_data_say_how_to_get_them(embedded, tmp_path)
     m.config.synth_share = 1.0
     with pytest.raises(GlyphError, match="at least one real writer"):
         m.config.validate()
+
+
+def test_refs_means_one_thing_and_runs_with_the_old_training_name_still_load():
+    """`--refs` is the folder of references; the training counts are `ref_counts` (run folders from before the
+    rename, the shipped one included, still load)."""
+    import json
+
+    from glyph.config import apply_overrides
+    from glyph.plugins.dsfgan.method import DSFGAN, Config
+
+    assert apply_overrides(Config(), {"refs": [1, 2]}, "old run").ref_counts == (1, 2)
+    shipped = json.loads((DSFGAN.shipped_weights() / "config.json").read_text())["config"]
+    assert "refs" in shipped  # written before the rename: loads through Config.renamed_fields
+    assert not hasattr(Config(), "refs")

@@ -235,7 +235,7 @@ def test_faces_of_an_unseen_faces_design_never_train():
                       "splits": {"unseen_writers": ["noto-serif-sc-bold"], "unseen_chars": []}})
     assert design_siblings(data) == ["noto-serif-tc-bold"]
     model = DSFGAN()
-    model.config.refs = (1,)
+    model.config.ref_counts = (1,)
     model.config.per_group = 2
     model.build()
     trained = set(writer[model.train_rows(data)].tolist())

@@ -48,6 +48,9 @@ RECOMMENDED = (4, 16)
 class Config:
     """dsfgan settings; the defaults are the CPU preset glyph's shipped weights were trained with."""
 
+    # `refs` is the run option's folder of references; the training counts were also called refs before 0.2.
+    renamed_fields: ClassVar[dict[str, str]] = {"refs": "ref_counts"}
+
     backbone: str = field(default="resnet10t", metadata={"help": "timm style backbone (densenet121 = the paper)"})
     content_widths: tuple[int, ...] = field(default=(16, 32, 64, 128, 256),
                                             metadata={"help": "content U-Net widths at 64, 32, 16, 8, 4 px"})
@@ -60,7 +63,8 @@ class Config:
     global_blocks: int = field(default=2, metadata={"help": "finest decoder blocks fed the global style"})
     d_widths: tuple[int, ...] = field(default=(64, 128, 256, 256), metadata={"help": "discriminator widths"})
     template: str = field(default="noto-sans-sc-regular", metadata={"help": "writer that holds the templates"})
-    refs: tuple[int, ...] = field(default=(1, 2, 4, 8), metadata={"help": "references per view, cycled by step"})
+    ref_counts: tuple[int, ...] = field(default=(1, 2, 4, 8), metadata={"help": "references per view, cycled by "
+                                                                             "step"})
     groups: int = field(default=8, metadata={"help": "writers per batch"})
     per_group: int = field(default=4, metadata={"help": "target characters per writer in a batch"})
     lr_g: float = field(default=2e-4, metadata={"help": "generator Adam learning rate"})
@@ -97,8 +101,8 @@ class Config:
             raise GlyphError("dsfgan content_widths and decoder_widths need 5 entries (64 px down to 4 px)")
         if not 0 <= self.global_blocks <= 5:
             raise GlyphError(f"dsfgan global_blocks must be 0..5, got {self.global_blocks}")
-        if not self.refs or min(self.refs) < 1:
-            raise GlyphError("dsfgan refs needs counts of at least 1, e.g. refs=1,2,4,8")
+        if not self.ref_counts or min(self.ref_counts) < 1:
+            raise GlyphError("dsfgan ref_counts needs counts of at least 1, e.g. ref_counts=1,2,4,8")
         if self.groups < 2 or self.per_group < 1:
             raise GlyphError("dsfgan needs groups >= 2 (the contrastive loss compares writers) and per_group >= 1")
         if self.rec_steps >= self.steps:
@@ -243,7 +247,7 @@ class DSFGAN(Method):
         writer_rows = [train[w[train] == i] for i in range(len(writers))]
         lookup = {c: i for i, c in enumerate(self.rec_chars)}
         rec_class = torch.tensor([lookup.get(c, -1) for c in data.classes["char"]], dtype=torch.long)
-        need = 2 * max(self.config.refs) + self.config.per_group
+        need = 2 * max(self.config.ref_counts) + self.config.per_group
         ok = [i for i, r in enumerate(writer_rows) if len(r) >= need]
         if len(ok) < 2:
             raise GlyphError(f"dsfgan needs at least 2 training writers with {need}+ characters each; this dataset "
@@ -257,7 +261,7 @@ class DSFGAN(Method):
             names = data.classes["char"]
             have = set(self._strokes.split([names[i] for i in seen])[0])
             synth_chars = [i for i in seen if names[i] in have]
-            need = self.config.per_group + 2 * max(self.config.refs)
+            need = self.config.per_group + 2 * max(self.config.ref_counts)
             if len(synth_chars) < need:
                 raise GlyphError(f"dsfgan synth_share needs {need}+ training characters with stroke data; "
                                  f"{len(synth_chars)} of this dataset's have it")
@@ -275,7 +279,7 @@ class DSFGAN(Method):
         c = self.config
         if step < c.rec_steps:
             return {"stage": "recognizer", "batch": c.rec_batch}
-        return {"stage": "gan", "batch": c.groups - c.synth_groups, "k": int(c.refs[step % len(c.refs)]),
+        return {"stage": "gan", "batch": c.groups - c.synth_groups, "k": int(c.ref_counts[step % len(c.ref_counts)]),
                 "step": step}
 
     def _draw(self, rows: torch.Tensor, n: int, exclude: torch.Tensor, chars: torch.Tensor,
