@@ -183,6 +183,7 @@ def test_ddpm_speeds_report_every_sampler(tiny_ddpm):
     assert isinstance(out["ddim50_over_ancestral1000_target_met"], bool)
 
 
+@pytest.mark.slow
 def test_fgd_of_samplers_is_glyph_evals_fgd(tiny_ddpm, embedded, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the real set's statistics are cached on disk
     out = sample.fgd_of_samplers(tiny_ddpm, 8, embedded.subset(slice(0, 64)), batch=8)
@@ -210,6 +211,7 @@ def test_table_keeps_a_missed_by_row_beside_its_value():
     assert _merged_order(groups) == ["speedup", "speedup_target_met", "speedup_missed_by", "gflop"]
 
 
+@pytest.mark.slow
 def test_gpu_check_dry_run_runs_every_section_on_the_cpu(tmp_path):
     """`python -m bench gpu --dry-run`: the GPU check's own code end to end at tiny presets (the numbers mean
     nothing on a CPU; that every section runs, and reports, does)."""

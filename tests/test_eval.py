@@ -71,6 +71,7 @@ def test_kid_is_unbiased_near_zero_for_one_distribution():
     assert abs(same[0]) < 3 * same[1] + 1e-3 and other[0] > 10 * abs(same[0])
 
 
+@pytest.mark.slow
 def test_inception_network_matches_pytorch_fid(tmp_path, monkeypatch):
     pfi = pytest.importorskip("pytorch_fid.inception")
     from glyph.eval.inception import FIDInception
