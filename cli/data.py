@@ -302,7 +302,7 @@ def show(
     from glyph.grid import glyphs_for_display, tile
     from glyph.imageio import write_image
 
-    check_output_file(out_path)
+    check_output_file(out_path, image=True)
     data = open_dataset(src, layout)
     rows = torch.arange(len(data))
     if writer is not None:

@@ -10,6 +10,7 @@ from glyph.errors import GlyphError
 
 from . import console
 from .console import info
+from .options import bounded
 
 app = typer.Typer(help="Evaluate generated glyphs offline; `glyph eval fit-judge` reproduces the judge.",
                   context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
@@ -23,7 +24,8 @@ def evaluate(
                              "(sampled; METHOD = its shipped weights)"),
     metrics: str = typer.Option(None, help="comma-separated metrics (default: all that apply); see --list"),
     json_out: Path = typer.Option(None, "--json", help="write results and protocol as JSON"),
-    n: int = typer.Option(10000, "--n", help="images to sample from a run: source"),
+    n: int = typer.Option(10000, "--n", help="images to sample from a run: source",
+                          callback=bounded(1, 100_000)),  # glyph.generate.MAX_SAMPLES: all are held in memory
     judge: Path = typer.Option(None, help="judge folder (default: the judge shipped with glyph)"),
     inception_weights: Path = typer.Option(None, help="pytorch-fid Inception weights file for inception_fid"),
     fid_resize: str = typer.Option("bilinear", help="Inception resize: bilinear (pytorch-fid) or clean (clean-fid)"),

@@ -24,8 +24,10 @@ def build(
     style: str = typer.Option("Regular", help="style name (Regular, Bold, Light...)"),
     em: int = typer.Option(1000, "--em", help="units per em", callback=bounded(16, 16384)),
     ink: str = typer.Option("auto", help="ink of the images: auto, dark (on white) or light"),
+    cjk_only: bool = typer.Option(False, "--cjk-only", help="only the glyph images: no punctuation drawn from the "
+                                  "template, no bundled Latin letters and digits"),
 ) -> None:
-    """Trace each glyph image to outlines and write an installable font."""
+    """Trace each glyph image to outlines and write an installable font (with punctuation, digits and Latin)."""
     from glyph.font import build_font, glyphs_from_folder
 
     if ink not in ("auto", "dark", "light"):
@@ -37,13 +39,15 @@ def build(
     bitmaps, skipped = glyphs_from_folder(glyphs, ink)
     bars = TaskBars()
     try:
-        report = build_font(bitmaps, out_path, name, style, em,
+        report = build_font(bitmaps, out_path, name, style, em, cjk_only=cjk_only,
                             progress=lambda done, total: bars("tracing glyphs", done, total))
     finally:
         bars.close()
     for path, why in [*skipped, *report.skipped]:
         warn(f"skipped {path}: {why}")
-    info(f"wrote {out_path}: {len(report.chars)} glyphs, family '{name}' {style}; install it with "
+    extra = (f" + {len(report.added)} punctuation in the writer's weight + {len(report.latin)} Latin/digits "
+             f"(DejaVu Sans, Bitstream Vera licence)" if report.added or report.latin else "")
+    info(f"wrote {out_path}: {len(report.chars)} glyphs{extra}, family '{name}' {style}; install it with "
          f"glyph font install {out_path}")
 
 
@@ -63,16 +67,19 @@ def show(
         raise GlyphError(f"{font} does not exist; give a .otf or .ttf file")
     if not 8 <= size <= 1024:
         raise GlyphError(f"--size must be between 8 and 1024 pixels, got {size}")
-    check_output_file(out_path)
+    check_output_file(out_path, image=True)
     write_image(out_path, render_text(font, text, size, columns))
     info(f"wrote {out_path}")
 
 
 @app.command("install")
-def install(font: Path = typer.Argument(..., help="a .otf or .ttf file")) -> None:
+def install(
+    font: Path = typer.Argument(..., help="a .otf or .ttf file"),
+    force: bool = typer.Option(False, "--force", help="replace a different font installed under the same name"),
+) -> None:
     """Install a font for this user (~/.local/share/fonts) so applications list it."""
     from glyph.font import install_font
 
-    dest = install_font(font)
+    dest = install_font(font, force=force)
     out.print(str(dest))
     info(f"installed {dest}; applications list it after a restart (fontconfig cache refreshed)")

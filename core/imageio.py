@@ -14,7 +14,7 @@ import os
 import stat
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,12 @@ class ImageReadError(GlyphError):
     """A file that is not a readable image (missing, empty, truncated, not an image, too large)."""
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray, str]:
+def read_image(path: str | Path, note: Callable[[str], None] | None = None) -> tuple[np.ndarray, str]:
     """Read ``path`` as floats in [0,1] and return ``(array, kind)``.
 
     ``kind`` is ``"L"`` (H x W), ``"LA"``, ``"RGB"`` or ``"RGBA"`` (H x W x C), normalising palette,
-    1-bit and 16-bit files; EXIF orientation is applied.
+    1-bit and 16-bit files; EXIF orientation is applied. Of an animated file only the first frame is
+    read, and ``note`` (when given) is told so in one line.
 
     :raises ImageReadError: with a one-line reason for any unreadable file.
     """
@@ -63,6 +64,9 @@ def read_image(path: str | Path) -> tuple[np.ndarray, str]:
                         f"({MAX_PIXELS:,}); downscale it first"
                     )
                 im.load()
+                frames = getattr(im, "n_frames", 1)
+                if frames > 1 and note is not None:
+                    note(f"{p}: an animation of {frames} frames; only the first frame is used")
                 im = ImageOps.exif_transpose(im)
                 return _to_array(im)
     except ImageReadError:

@@ -84,10 +84,21 @@ class RunContext:
         return resolve_device(self.device)
 
     def save_image(self, path: Path, image: Any) -> Path:
-        """Write ``image`` (HxW or HxWxC floats in [0,1], or a PIL image) whole or not at all."""
-        from .imageio import write_image
+        """Write ``image`` (HxW or HxWxC floats in [0,1], or a PIL image) whole or not at all.
 
-        write_image(path, image)
+        :raises GlyphError: when ``path`` has no image suffix (``--out newdir/`` must not become a file
+            named ``newdir``). Alpha written to a JPEG is dropped, and a note says so.
+        """
+        from .imageio import IMAGE_SUFFIXES, to_pil, write_image
+
+        target = Path(path)
+        if target.suffix.lower() not in IMAGE_SUFFIXES:
+            raise GlyphError(f"{target} has no image suffix; give a file name such as {target.name or 'out'}.png "
+                             f"(a folder name does not fit here)")
+        image = to_pil(image)
+        if target.suffix.lower() in (".jpg", ".jpeg") and image.mode in ("LA", "RGBA"):
+            self.note(f"{target}: JPEG has no alpha channel, so the transparency was dropped; write a .png to keep it")
+        write_image(target, image)
         self.report.written.append(Path(path))
         return Path(path)
 

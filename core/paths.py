@@ -89,14 +89,21 @@ def check_output_dir(path: str | Path, option: str = "--out", new: bool = True) 
     return p
 
 
-def check_output_file(path: str | Path, option: str = "--out") -> Path:
+def check_output_file(path: str | Path, option: str = "--out", image: bool = False) -> Path:
     """Check before work starts that the file ``path`` can be written; return it as a Path.
 
+    :param image: the file is an image: its name must end in an image suffix (``--out newdir/`` arrives as
+        ``newdir`` and must not become a file of that name).
     :raises GlyphError: when ``path`` is a folder or its folder cannot be created or written.
     """
     p = Path(path).expanduser()
     if p.is_dir():
         raise GlyphError(f"{option} {p} is a folder; give a file name")
+    if image:
+        from .imageio import IMAGE_SUFFIXES
+
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            raise GlyphError(f"{option} {p}: give an image file name, such as {p.name or 'out'}.png")
     if p.exists() and not os.access(p, os.W_OK):
         raise GlyphError(f"{option} {p}: permission denied; choose a file you can write to")
     _check_parent(p, option)

@@ -115,22 +115,30 @@ def check_font_file(font: str | Path) -> Path:
     return src
 
 
-def install_font(font: str | Path) -> Path:
+def install_font(font: str | Path, force: bool = False) -> Path:
     """Copy ``font`` into the user's font folder (~/.local/share/fonts) and refresh fontconfig's cache.
 
-    Only files fontTools reads as fonts with a character map are installed; the copy replaces whatever is
-    at the destination (a symlink there is replaced, never written through).
+    Only files fontTools reads as fonts with a character map are installed. A different font already
+    installed under the same file name is replaced only with ``force``; a symlink at the destination is
+    replaced, never written through.
 
-    :raises GlyphError: for a file that is not a font, or a font folder that cannot be written.
+    :raises GlyphError: for a file that is not a font, a different font of the same name (without ``force``),
+        or a font folder that cannot be written.
     """
+    import filecmp
+
     from ..imageio import atomic_output
     from ..paths import safe_name
 
     src = check_font_file(font)
     folder = Path.home() / ".local" / "share" / "fonts"
     dest = folder / safe_name(src.name)
-    if dest.exists() and not dest.is_symlink() and os.path.samefile(src, dest):
-        return dest  # already installed: copying a file onto itself would empty it
+    if dest.exists() and not dest.is_symlink():
+        if os.path.samefile(src, dest) or (dest.is_file() and filecmp.cmp(src, dest, shallow=False)):
+            return dest  # already installed: copying a file onto itself would empty it
+        if not force:
+            raise GlyphError(f"{dest} is already installed and is a different font; rename {src.name}, or add "
+                             f"--force to replace it")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_output(dest) as tmp:  # a temporary file renamed over dest: a link there is replaced

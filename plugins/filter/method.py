@@ -60,6 +60,7 @@ class Filter(Method):
         ink: Annotated[Ink | None, Opt("ink polarity: dark, light or auto")] = None,
         mode: Annotated[Mode | None, Opt("channel (as published) or luma")] = None,
         knee: Annotated[float | None, Opt("soft ramp width below the threshold")] = None,
+        overwrite: Annotated[bool, Opt("allow --out to be --input: filter the images in place")] = False,
     ) -> None:
         """Filter a file or every image in a folder (the folder tree is mirrored into ``out``)."""
         from glyph.config import apply_overrides
@@ -73,6 +74,9 @@ class Filter(Method):
         if src.is_dir():
             if out.exists() and not out.is_dir():
                 raise GlyphError(f"--out {out} is a file; the input is a folder, so give a folder for the output")
+            if out.resolve() == src.resolve() and not overwrite:
+                raise GlyphError(f"--out {out} is --input itself: its images would be replaced; choose another "
+                                 f"folder, or add --overwrite to filter them in place")
             if out.resolve() != src.resolve() and out.resolve().is_relative_to(src.resolve()):
                 raise GlyphError(f"--out {out} is inside --input {src}; choose a folder outside it")
             files, skipped = list_images(src)
@@ -83,10 +87,13 @@ class Filter(Method):
             pairs = [(f, out / f.relative_to(src)) for f in files]
         else:
             target = out / src.name if out.is_dir() else out
+            if target.resolve() == src.resolve() and not overwrite:
+                raise GlyphError(f"--out {out} is the input file: it would be replaced; give another name, or add "
+                                 f"--overwrite to filter it in place")
             pairs = [(src, target)]
         for source, target in pairs:
             try:
-                pixels, kind = read_image(source)
+                pixels, kind = read_image(source, note=ctx.note)
             except ImageReadError as e:
                 ctx.skip(source, str(e).removeprefix(f"{source}: "))
                 continue

@@ -320,7 +320,7 @@ class RestoreCAE(Method):
         images, kept, kept_chars = [], [], []
         for i, p in enumerate(paths):
             try:
-                pixels, kind = read_image(p)
+                pixels, kind = read_image(p, note=ctx.note)
             except ImageReadError as e:
                 ctx.skip(p, str(e))
                 continue
