@@ -70,20 +70,20 @@ def save_gif(path: Path, frames: np.ndarray, ms_per_frame: int = 80) -> Path:
 
 
 def write_samples(ctx: RunContext, images: torch.Tensor, out: Path | None, out_dir: Path | None,
-                  glyphs: bool = True, filter_threshold: float | None = None) -> None:
-    """Write a grid to ``out`` and/or one PNG per sample into ``out_dir``; optionally through the filter."""
+                  glyphs: bool = True, filter_threshold: float | None = None, first: int = 0) -> np.ndarray:
+    """Write a grid to ``out`` and/or one PNG per sample into ``out_dir`` (numbered from ``first``); optionally
+    through the filter. Returns the images as shown."""
     shown = to_display(images, glyphs)
     if filter_threshold is not None:
         from .paper import clean_paper
 
         shown = np.stack([clean_paper(s, filter_threshold, ink="dark" if glyphs else "auto") for s in shown])
-    if out is None and out_dir is None:
-        raise GlyphError("say where to write: --out grid.png and/or --out-dir DIR")
     if out is not None:
         ctx.save_image(out, tile(shown))
     if out_dir is not None:
-        for i, img in enumerate(shown):
+        for i, img in enumerate(shown, start=first):
             ctx.save_image(Path(out_dir) / f"{i:06d}.png", img)
+    return shown
 
 
 def sample_outputs(ctx: RunContext, sample: Any, z_dim: int | None, *, n: int, out: Path | None,
@@ -107,9 +107,23 @@ def sample_outputs(ctx: RunContext, sample: Any, z_dim: int | None, *, n: int, o
         return
     if out is None and out_dir is None:
         raise GlyphError("say where to write: --out grid.png and/or --out-dir DIR")
-    images = sample(torch.randn(n, z_dim, generator=g)) if z_dim is not None else sample(n, g)
-    write_samples(ctx, images, out, out_dir, glyphs, 0.8 if filter else None)
+    if z_dim is None:
+        write_samples(ctx, sample(n, g), out, out_dir, glyphs, 0.8 if filter else None)
+        return
+    # Drawn and written a batch at a time: --n 100000 --out-dir holds one batch of images in memory, not all.
+    z = torch.randn(n, z_dim, generator=g)
+    grid = []
+    for start in range(0, n, WRITE_BATCH):
+        images = sample(z[start:start + WRITE_BATCH])
+        shown = write_samples(ctx, images, None, out_dir, glyphs, 0.8 if filter else None, first=start)
+        if out is not None:
+            grid.append(shown)
+        ctx.advance("sampling", min(start + WRITE_BATCH, n), n)
+    if out is not None:
+        ctx.save_image(out, tile(np.concatenate(grid)))
 
+
+WRITE_BATCH = 256  # samples drawn and written at a time by ``sample_outputs``
 
 # The sampling options every generative method's run shares, declared once (``n: SampleCount = 64``).
 SampleCount = Annotated[int, Opt("how many samples")]
