@@ -40,8 +40,15 @@ class Config:
     use_template: bool = field(default=True, metadata={"help": "second input channel: the standard-font glyph"})
     template_dropout: float = field(default=0.15, metadata={"help": "share of samples trained without it"})
     template: str = field(default="noto-sans-sc-regular", metadata={"help": "writer that holds the templates"})
+    skips: bool = field(default=False, metadata={"help": "U-Net skip connections from the encoder and the input "
+                                                  "(keeps the surviving ink; not in the paper)"})
+    dropout: float = field(default=0.0, metadata={"help": "decoder channel dropout (Monte-Carlo uncertainty)"})
     damage_k: int = field(default=3, metadata={"help": "distinct damage ops per sample"})
     damage_strength: float = field(default=1.0, metadata={"help": "damage severity (1 = default)"})
+    damage_k_max: int = field(default=0, metadata={"help": "above damage_k: each batch draws its op count "
+                                                   "between the two"})
+    damage_strength_max: float = field(default=0.0, metadata={"help": "above damage_strength: each batch draws "
+                                                              "its severity between the two"})
     w_edge: float = field(default=0.0, metadata={"help": "Sobel-edge L1 weight (0 = the paper's MSE only)"})
     w_ssim: float = field(default=0.0, metadata={"help": "(1 - SSIM) weight"})
     lr: float = field(default=2e-3, metadata={"help": "AdamW peak learning rate"})
@@ -56,6 +63,8 @@ class Config:
             raise GlyphError(f"restorecae resolution must be a multiple of 32, got {self.resolution}")
         if len(self.decoder_depths) != 4:
             raise GlyphError("restorecae decoder_depths needs 4 values, one per ConvNeXt stage")
+        if not 0 <= self.dropout < 1:
+            raise GlyphError(f"restorecae dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.template_dropout <= 1:
             raise GlyphError(f"restorecae template_dropout must be in [0, 1], got {self.template_dropout}")
 
@@ -82,7 +91,8 @@ class RestoreCAE(Method):
 
     def build(self) -> dict[str, torch.nn.Module]:
         c = self.config
-        self.nets = {"net": RestoreAE(c.encoder, c.latent, tuple(c.decoder_depths), c.resolution, c.use_template)}
+        self.nets = {"net": RestoreAE(c.encoder, c.latent, tuple(c.decoder_depths), c.resolution, c.use_template,
+                                      c.skips, c.dropout)}
         return self.nets
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -150,7 +160,13 @@ class RestoreCAE(Method):
         # The damage draws from its own generator, seeded from the global stream the trainer checkpoints.
         seed = int(torch.randint(0, 2**62, ()).item())
         gen = torch.Generator(device=clean.device).manual_seed(seed)
-        damaged = Damage(k=c.damage_k, strength=c.damage_strength)(clean, gen)
+        k, strength = c.damage_k, c.damage_strength
+        if c.damage_k_max > k:  # varied wear: a light touch in one batch, a ruin in the next
+            k = int(torch.randint(k, c.damage_k_max + 1, (), generator=gen, device=clean.device))
+        if c.damage_strength_max > strength:
+            u = float(torch.rand((), generator=gen, device=clean.device))
+            strength = strength + u * (c.damage_strength_max - strength)
+        damaged = Damage(k=k, strength=strength)(clean, gen)
         batch = {"damaged": damaged, "clean": clean}
         if c.use_template:
             rows = template_row[data.labels["char"][index]]
