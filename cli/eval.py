@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -34,8 +35,6 @@ def evaluate(
     list_: bool = typer.Option(False, "--list", help="list the metrics and exit"),
 ) -> None:
     """Compare a generated set with a reference set: FGD, KID, content/style accuracy, SSIM, PSNR, L1, RMSE."""
-    import json
-
     from rich.table import Table
 
     import glyph
@@ -67,11 +66,7 @@ def evaluate(
         table.add_row(key, f"{value:.6g}")
     console.out.print(table)
     if json_out:
-        from glyph.imageio import atomic_output
-
-        with atomic_output(json_out) as tmp:
-            tmp.write_text(json.dumps(result.record(), indent=2, ensure_ascii=False))
-        info(f"wrote {json_out}")
+        _write_json(json_out, result.record())
 
 
 @app.command("fit-judge")
@@ -87,82 +82,23 @@ def fit_judge(
     eval_every: int = typer.Option(500, help="steps between held-out evaluations (best checkpoint)"),
 ) -> None:
     """Train the judge on the corpus fonts (only the corpus: other fonts are for held-out evaluation)."""
-    import dataclasses
+    from glyph.eval.judge import fit_judge as fit
 
-    from glyph.checkpoint import RunDir, load_weights
-    from glyph.data.charsets import load_charset
-    from glyph.data.fonts import parse_font_specs
-    from glyph.data.packed import load_packed, save_packed
-    from glyph.data.render import RenderSpec, render_dataset
-    from glyph.data.sources import open_dataset
-    from glyph.device import resolve_device
-    from glyph.eval.judge import JudgeConfig, JudgeFit, export_judge
-    from glyph.paths import check_output_dir
-    from glyph.trainer import TrainConfig, Trainer
-
-    check_output_dir(out, "--out", new=False)  # a file there, or no permission: say so before rendering
-    run = RunDir(out)
-    cache = out / "data.safetensors"
-    if resume and cache.is_file():
-        dataset = load_packed(cache)
-    elif data:
-        dataset = open_dataset(data)
-    else:
-        with console.err.status("rendering the corpus fonts"):
-            dataset, _ = render_dataset(parse_font_specs("corpus"), load_charset(charset), RenderSpec(size=64))
-    if not {"char", "writer"} <= set(dataset.labels):
-        raise GlyphError("the judge needs data with 'char' and 'writer' labels (e.g. rendered fonts)")
-    if dataset.size != (64, 64) or dataset.channels != 1:
-        raise GlyphError(f"the judge reads 64 px glyphs with one channel; got {dataset.channels}x{dataset.size}")
-    if not resume:
-        if run.exists():
-            raise GlyphError(f"{out} already holds a fit; add --resume or choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        save_packed(dataset, cache)
-    cfg = JudgeConfig()
-    if resume:
-        from glyph.config import apply_overrides
-
-        saved = run.read_config("judge", require=("config",))
-        cfg = apply_overrides(JudgeConfig(), saved["config"], f"{run.path / 'config.json'}")
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in (("steps", steps), ("batch", batch), ("arch", arch))
-                                      if v is not None})
-    method = JudgeFit(cfg, dataset.classes["char"], dataset.classes["writer"])
-    tcfg = TrainConfig(sample_every=0, eval_every=eval_every, ckpt_every=eval_every, log_every=50, keep_last=2)
     from .progress import TrainProgress
 
-    trainer = Trainer(method, dataset, out, tcfg, resolve_device(console.STATE.device), quiet=console.STATE.quiet,
-                      data_source=str(cache), display=TrainProgress(console.STATE.quiet))
-    reason = trainer.fit(resume=resume)
-    if reason != "finished":
-        console.error(f"fit {reason} at step {trainer.step_no}; continue with: glyph eval fit-judge --out {out} "
+    bars = console.TaskBars()
+    try:
+        result = fit(out, data=data, charset=charset, steps=steps, batch=batch, arch=arch, resume=resume,
+                     export=export, eval_every=eval_every, device=console.STATE.device,
+                     display=TrainProgress(console.STATE.quiet), progress=bars)
+    finally:
+        bars.close()
+    if result.folder is None:
+        console.error(f"fit {result.reason} at step {result.step}; continue with: glyph eval fit-judge --out {out} "
                       f"--resume")
         raise typer.Exit(130)
-    scores = method.evaluate(trainer.data)
-    best = run.best_checkpoint() or run.latest_checkpoint()
-    net = method.nets["net"]
-    net.load_state_dict(load_weights(best / "weights" / "net.safetensors"))
-    final = method.evaluate(trainer.data)
-    import glyph
-
-    card = {
-        "name": "glyph judge",
-        "glyph_version": glyph.__version__,
-        "arch": cfg.arch,
-        "input": {"size": 64, "channels": 1, "range": "[-1, 1], +1 = full ink (glyph's 255-ink convention)"},
-        "feature_dim": net.dim,
-        "charset": {"name": dataset.meta.get("charset", "custom"), "size": len(dataset.classes["char"]),
-                    "chars": "".join(dataset.classes["char"])},
-        "styles": list(dataset.classes["writer"]),
-        "data": {"source": dataset.meta.get("source"), "fonts": dataset.meta.get("fonts", []),
-                 "render": dataset.meta.get("render", {}), "glyphs": len(dataset)},
-        "training": {**dataclasses.asdict(cfg), "checkpoint": best.name},
-        "heldout": {"share_of_face_char_pairs": cfg.holdout, "char_top1": round(final["heldout_char_acc"], 4),
-                    "style_top1": round(final["heldout_style_acc"], 4)},
-    }
-    folder = export_judge(net, card, export or out / "judge")
-    info(f"judge written to {folder}: held-out character accuracy {final['heldout_char_acc']:.4f}, style accuracy "
-         f"{final['heldout_style_acc']:.4f} (last step: {scores['heldout_char_acc']:.4f})")
+    info(f"judge written to {result.folder}: held-out character accuracy {result.char_acc:.4f}, style accuracy "
+         f"{result.style_acc:.4f} (last step: {result.last_char_acc:.4f})")
 
 
 @app.command("fewshot")
@@ -188,85 +124,18 @@ def fewshot(
     judge: Path = typer.Option(None, help="judge folder (default: the judge shipped with glyph)"),
 ) -> None:
     """Few-shot imitation on held-out characters: a method beside the template-copy and nearest-reference baselines."""
-    import json
-
-    from rich.table import Table
-
-    from glyph.data.merge import writer_sources
-    from glyph.data.sources import open_dataset
-    from glyph.eval.fewshot import ADAPTED, BASELINES, METHOD, build_sets, check_adaptable, episodes, picture
-    from glyph.eval.metrics import EvalContext
-    from glyph.eval.metrics import evaluate as run_metrics
+    from glyph.eval.fewshot import run_fewshot
 
     counts = _int_list(refs, "--refs")
-    if adapt_seconds is not None and adapt_seconds <= 0:
-        raise GlyphError(f"--adapt-seconds must be positive, got {adapt_seconds}")
-    if adapt_steps is not None and adapt_steps < 1:
-        raise GlyphError(f"--adapt-steps must be at least 1, got {adapt_steps}")
-    model, folder, names, device = _measured_model(method, weights, "stylize(refs, templates)", "few-shot", metrics,
-                                                   per_writer)
-    if adapt:
-        check_adaptable(model)  # before any data is read: the mistake is in the command line
-    # Only what was given: the method's own defaults are its tuned budget.
-    options = {k: v for k, v in (("steps", adapt_steps), ("seconds", adapt_seconds)) if v is not None}
-    template = template or getattr(model.config, "template", "noto-sans-sc-regular")
-    dataset = open_dataset(data)
-    ectx = EvalContext(judge_path=judge, device=device)
-    rows: list[dict] = []
-    table = Table(title=f"few-shot imitation: {folder} on {data}", title_justify="left")
-    for col in ("split", "refs", "system", *names, "s/writer"):
-        table.add_column(col, justify="right" if col not in ("split", "system") else "left", no_wrap=True)
-    labels = {METHOD: model.name, ADAPTED: f"{model.name} +adapt"}
-    source_of = writer_sources(dataset)
-    for split in [s.strip().upper() for s in splits.split(",") if s.strip()]:
-        for k in counts:
-            every = episodes(dataset, split, k, template, per_writer, seed=console.STATE.seed or 0)
-            # A merged dataset (real faces and synthetic writers) is reported per source: they are different tasks.
-            groups: dict[str, list] = {}
-            for e in every:
-                groups.setdefault(source_of.get(dataset.classes["writer"][e.writer], ""), []).append(e)
-            for source, eps in sorted(groups.items()) if len(groups) > 1 else [("", every)]:
-                name = f"{split} {source}".strip()
-                glyphs = sum(len(e.targets) for e in eps)
-                with console.err.status(f"{name}, {k} reference(s): generating {glyphs} glyphs for {len(eps)} "
-                                        f"writers") as status:
-                    def progress(system: str, i: int, n: int, name: str = name, k: int = k, status=status) -> None:
-                        status.update(f"{name}, {k} reference(s): {labels[system]}, writer {i + 1} of {n}")
-
-                    sets = build_sets(dataset, eps, model.stylize, adapt=model if adapt else None,
-                                      adapt_options=options, progress=progress)
-                    if pictures is not None:
-                        from glyph.imageio import write_image
-
-                        stem = f"{name.lower().replace(' ', '-')}-{k}refs"
-                        write_image(pictures / f"{stem}.png", picture(eps, sets))
-                        if adapt:
-                            write_image(pictures / f"{stem}-adapt.png", picture(eps, sets, system=ADAPTED))
-                    systems = [METHOD, *((ADAPTED,) if adapt else ()), *(BASELINES if baselines else ())]
-                    for system in systems:
-                        status.update(f"{name}, {k} reference(s): measuring {labels.get(system, system)}")
-                        results, skipped = run_metrics(sets["real"], sets[system], names, ectx)
-                        label = labels.get(system, system)
-                        timing = {key: sets[system].meta[key] for key in ("seconds_per_writer", "adaptation")
-                                  if key in sets[system].meta}
-                        rows.append({"split": split, "source": source or None, "refs": k, "system": label,
-                                     "writers": len(eps), "glyphs": len(sets[system]), **results, **timing,
-                                     "skipped": skipped})
-                        seconds = timing.get("seconds_per_writer")
-                        table.add_row(name, str(k), label, *(f"{results[m]:.4f}" if m in results else "-"
-                                                             for m in names),
-                                      "-" if seconds is None else f"{seconds:.2f}")
-    console.out.print(table)
-    if json_out:
-        from glyph.imageio import atomic_output
-
-        record = {"rows": rows, "protocol": {"data": data, "fingerprint": dataset.fingerprint(), "weights": str(folder),
-                                             "template": template, "per_writer": per_writer,
-                                             "seed": console.STATE.seed or 0, "judge": ectx.judge.hash,
-                                             "adapt": options if adapt else None}}
-        with atomic_output(json_out) as tmp:
-            tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False))
-        info(f"wrote {json_out}")
+    bars = console.TaskBars()
+    try:
+        result = run_fewshot(data, method=method, weights=weights, refs=counts, splits=splits, per_writer=per_writer,
+                             metrics=metrics, baselines=baselines, adapt=adapt, adapt_seconds=adapt_seconds,
+                             adapt_steps=adapt_steps, template=template, pictures=pictures, judge=judge,
+                             device=console.STATE.device, seed=console.STATE.seed, progress=bars)
+    finally:
+        bars.close()
+    _print_result(result, json_out)
 
 
 @app.command("restore")
@@ -286,79 +155,41 @@ def restore(
     judge: Path = typer.Option(None, help="judge folder (default: the judge shipped with glyph)"),
 ) -> None:
     """Restoration of held-out glyphs under seeded damage: damaged input, template copy, restored, clean."""
-    import json
+    from glyph.eval.restore import run_restore
 
+    bars = console.TaskBars()
+    try:
+        result = run_restore(data, method=method, weights=weights, splits=splits, per_writer=per_writer,
+                             damage_seed=damage_seed, k=k, strength=strength, metrics=metrics, template=template,
+                             pictures=pictures, judge=judge, device=console.STATE.device, seed=console.STATE.seed,
+                             progress=bars)
+    finally:
+        bars.close()
+    _print_result(result, json_out)
+
+
+def _print_result(result: Any, json_out: Path | None) -> None:
+    """Print a protocol's table; write its record with ``--json``."""
     from rich.table import Table
 
-    from glyph.data.sources import open_dataset
-    from glyph.eval.metrics import EvalContext
-    from glyph.eval.metrics import evaluate as run_metrics
-    from glyph.eval.restore import picture, restoration_sets
-    from glyph.loader import get_registry
-
-    if k < 1 or strength < 0:
-        raise GlyphError("--k needs at least one wear operation and --strength must not be negative")
-    model, folder, names, device = _measured_model(method, weights, "restore_batch(damaged, template)", "restoration",
-                                                   metrics, per_writer)
-    uses_template = bool(getattr(model.config, "use_template", False))
-    template = template or getattr(model.config, "template", "noto-sans-sc-regular")
-    dataset = open_dataset(data)
-    ectx = EvalContext(judge_path=judge, device=device)
-    rows: list[dict] = []
-    table = Table(title=f"restoration: {folder} on {data}", title_justify="left")
-    for col in ("split", "system", *names):
-        table.add_column(col, justify="left" if col in ("split", "system") else "right", no_wrap=True)
-    labels = {"restored": model.name if uses_template else f"{model.name} (no template)",
-              "restored blind": f"{model.name} without template"}
-    for split in [s.strip().upper() for s in splits.split(",") if s.strip()]:
-        with console.err.status(f"{split}: damaging and restoring held-out glyphs"):
-            sets = restoration_sets(dataset, split, template, model.restore_batch, per_writer=per_writer,
-                                    seed=console.STATE.seed or 0, damage_seed=damage_seed, k=k, strength=strength,
-                                    blind=uses_template)
-            if pictures is not None:
-                from glyph.imageio import write_image
-
-                write_image(pictures / f"restore-{split.lower()}.png", picture(sets))
-            for system, fake in sets.items():
-                # The clean glyphs against themselves: only what the judge reads is informative.
-                wanted = [m for m in names if system != "clean" or get_registry().metric(m).obj.needs != "pairs"]
-                results, skipped = run_metrics(sets["clean"], fake, wanted, ectx)
-                label = labels.get(system, system)
-                rows.append({"split": split, "system": label, "glyphs": len(fake), **results, "skipped": skipped})
-                table.add_row(split, label, *(f"{results[m]:.4f}" if m in results else "-" for m in names))
+    table = Table(title=result.title, title_justify="left")
+    for i, col in enumerate(result.columns):
+        table.add_column(col, justify="left" if i < result.labels else "right", no_wrap=True)
+    for cells in result.cells:
+        table.add_row(*cells)
     console.out.print(table)
     if json_out:
-        from glyph.imageio import atomic_output
-
-        record = {"rows": rows, "protocol": {"data": data, "fingerprint": dataset.fingerprint(), "weights": str(folder),
-                                             "template": template, "per_writer": per_writer,
-                                             "seed": console.STATE.seed or 0, "damage_seed": damage_seed, "k": k,
-                                             "strength": strength, "judge": ectx.judge.hash}}
-        with atomic_output(json_out) as tmp:
-            tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False))
-        info(f"wrote {json_out}")
+        _write_json(json_out, result.record())
 
 
-def _measured_model(method: str, weights: Path | None, verb: str, what: str, metrics: str,
-                    per_writer: int) -> tuple:
-    """(model, weights folder, metric names, device) for a protocol command; ``verb`` is the function it needs."""
-    from glyph.device import resolve_device
-    from glyph.loader import get_registry
-    from glyph.trainer import load_run
+def _write_json(path: Path, record: dict) -> None:
+    import json
 
-    names = [m.strip() for m in metrics.split(",") if m.strip()]
-    for m in names:
-        get_registry().metric(m)
-    if per_writer < 1:
-        raise GlyphError(f"--per-writer must be at least 1, got {per_writer}")
-    device = resolve_device(console.STATE.device)
-    folder = weights or get_registry().method(method).obj.shipped_weights()
-    if folder is None:
-        raise GlyphError(f"method '{method}' ships no weights; give --weights RUN_FOLDER")
-    model = load_run(folder, None if weights else method, device=device)
-    if not hasattr(model, verb.split("(")[0]):
-        raise GlyphError(f"method '{model.name}' is not a {what} method (it has no {verb})")
-    return model, folder, names, device
+    from glyph.imageio import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    info(f"wrote {path}")
 
 
 def _int_list(text: str, flag: str) -> list[int]:

@@ -17,15 +17,17 @@ adaptation (``adapt(refs, ref_templates, *, steps, seconds)`` fine-tuning it in 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..dataset import GlyphData
 from ..errors import GlyphError
+from .protocols import ProtocolResult
 
 BASELINES = ("template copy", "nearest reference")
 METHOD, ADAPTED = "method", "method +adapt"
@@ -199,3 +201,100 @@ def picture(eps: list[Episode], sets: dict[str, GlyphData], writers: int = 6, co
             rows.append(np.concatenate([block.astype(np.float32), *pad]) if pad else block.astype(np.float32))
         start += n
     return 1.0 - tile(np.concatenate(rows), cols=cols)
+
+
+def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path | None = None,
+                refs: Sequence[int] = (1, 4, 8, 16), splits: str | Sequence[str] = ("SFUC", "UFUC"),
+                per_writer: int = 100,
+                metrics: str | Sequence[str] = ("content_acc", "style_acc", "writer_id", "ssim", "l1", "fgd"),
+                baselines: bool = True, adapt: bool = False, adapt_seconds: float | None = None,
+                adapt_steps: int | None = None, template: str | None = None, pictures: str | Path | None = None,
+                judge: str | Path | None = None, device: str = "auto", seed: int | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> ProtocolResult:
+    """Measure few-shot imitation on held-out characters; ``glyph eval fewshot`` is this call.
+
+    For each split and reference count, the method writes every writer's held-out characters from ``k`` of its
+    references; the template-copy and nearest-reference baselines go through the same episodes.
+
+    :param data: a writers dataset with unseen splits (e.g. the rendered corpus): packed file or folder.
+    :param method: the method whose shipped weights to measure (ignored with ``weights``).
+    :param weights: a run folder of the model to measure.
+    :param refs: reference counts.
+    :param adapt: also measure the method adapted to each writer at run time (a row ``METHOD +adapt``).
+    :param pictures: folder for one sheet per split and count (references | generated | ground truth).
+    :param progress: called with (task, done, total) per writer.
+    :raises GlyphError: a bad option, a method that cannot imitate, a dataset without the split.
+    """
+    from ..data.merge import writer_sources
+    from ..data.sources import open_dataset
+    from ..device import resolve_device, validate_device_spec
+    from .metrics import EvalContext
+    from .metrics import evaluate as run_metrics
+    from .protocols import check_per_writer, load_measured, metric_names, number, split_names
+
+    counts = [int(k) for k in refs]
+    if not counts or min(counts) < 1:
+        raise GlyphError(f"--refs needs counts of at least 1 (got {','.join(map(str, counts)) or 'none'})")
+    if adapt_seconds is not None and not adapt_seconds > 0:
+        raise GlyphError(f"--adapt-seconds must be positive, got {adapt_seconds}")
+    if adapt_steps is not None and adapt_steps < 1:
+        raise GlyphError(f"--adapt-steps must be at least 1, got {adapt_steps}")
+    names = metric_names(metrics)
+    check_per_writer(per_writer)
+    wanted = split_names(splits)
+    dev = resolve_device(validate_device_spec(device))
+    model, folder = load_measured(method, weights, "stylize(refs, templates)", "few-shot", dev)
+    if adapt:
+        check_adaptable(model)  # before any data is read: the mistake is in the command line
+    # Only what was given: the method's own defaults are its tuned budget.
+    options = {k: v for k, v in (("steps", adapt_steps), ("seconds", adapt_seconds)) if v is not None}
+    template = template or getattr(model.config, "template", "noto-sans-sc-regular")
+    dataset = open_dataset(data)
+    ectx = EvalContext(judge_path=judge, device=dev)
+    seed = seed or 0
+    result = ProtocolResult(f"few-shot imitation: {folder} on {data}", ["split", "refs", "system", *names, "s/writer"],
+                            labels=3)
+    labels = {METHOD: model.name, ADAPTED: f"{model.name} +adapt"}
+    source_of = writer_sources(dataset)
+    for split in wanted:
+        for k in counts:
+            every = episodes(dataset, split, k, template, per_writer, seed=seed)
+            # A merged dataset (real faces and synthetic writers) is reported per source: they are different tasks.
+            groups: dict[str, list[Episode]] = {}
+            for e in every:
+                groups.setdefault(source_of.get(dataset.classes["writer"][e.writer], ""), []).append(e)
+            for source, eps in sorted(groups.items()) if len(groups) > 1 else [("", every)]:
+                name = f"{split} {source}".strip()
+
+                def tell(system: str, i: int, n: int, name: str = name, k: int = k) -> None:
+                    if progress is not None:
+                        progress(f"{name}, {k} reference(s): {labels[system]}", i, n)
+
+                sets = build_sets(dataset, eps, model.stylize, adapt=model if adapt else None, adapt_options=options,
+                                  progress=tell)
+                if pictures is not None:
+                    from ..imageio import write_image
+
+                    stem = f"{name.lower().replace(' ', '-')}-{k}refs"
+                    for suffix, system in [("", METHOD), *([("-adapt", ADAPTED)] if adapt else [])]:
+                        target = Path(pictures) / f"{stem}{suffix}.png"
+                        write_image(target, picture(eps, sets, system=system))
+                        result.written.append(target)
+                systems = [METHOD, *((ADAPTED,) if adapt else ()), *(BASELINES if baselines else ())]
+                for i, system in enumerate(systems):
+                    if progress is not None:
+                        progress(f"{name}, {k} reference(s): measuring", i, len(systems))
+                    results, skipped = run_metrics(sets["real"], sets[system], names, ectx)
+                    label = labels.get(system, system)
+                    timing = {key: sets[system].meta[key] for key in ("seconds_per_writer", "adaptation")
+                              if key in sets[system].meta}
+                    result.rows.append({"split": split, "source": source or None, "refs": k, "system": label,
+                                        "writers": len(eps), "glyphs": len(sets[system]), **results, **timing,
+                                        "skipped": skipped})
+                    seconds = timing.get("seconds_per_writer")
+                    result.cells.append([name, str(k), label, *(number(results.get(m)) for m in names),
+                                         "-" if seconds is None else f"{seconds:.2f}"])
+    result.protocol = {"data": str(data), "fingerprint": dataset.fingerprint(), "weights": str(folder),
+                       "template": template, "per_writer": per_writer, "seed": seed, "judge": ectx.judge.hash,
+                       "adapt": options if adapt else None}
+    return result

@@ -252,3 +252,116 @@ def export_judge(net: JudgeNet, card: dict[str, Any], folder: Path) -> Path:
     with atomic_output(folder / CARD) as tmp:
         tmp.write_text(json.dumps(card, indent=2, ensure_ascii=False))
     return folder
+
+
+@dataclass
+class JudgeFitResult:
+    """What :func:`fit_judge` did.
+
+    :ivar reason: ``finished``, or why the fit stopped early (``interrupted``, ``time limit``...): then nothing
+        was exported and the fit continues with ``resume=True``.
+    :ivar step: the last step trained.
+    :ivar folder: the exported judge (None when the fit stopped early).
+    :ivar char_acc: held-out character accuracy of the exported (best) checkpoint; ``style_acc`` its style
+        accuracy; ``last_char_acc`` the last step's character accuracy.
+    """
+
+    reason: str
+    step: int
+    folder: Path | None = None
+    char_acc: float = 0.0
+    style_acc: float = 0.0
+    last_char_acc: float = 0.0
+
+
+def fit_judge(out: str | Path, *, data: str | Path | None = None, charset: str = "gb2312", steps: int | None = None,
+              batch: int | None = None, arch: str | None = None, resume: bool = False,
+              export: str | Path | None = None, eval_every: int = 500, device: str = "auto",
+              display: Any = None, progress: Any = None) -> JudgeFitResult:
+    """Train the judge on the corpus fonts and export it; ``glyph eval fit-judge`` is this call.
+
+    Only corpus faces are rendered by default: other fonts are for held-out evaluation.
+
+    :param out: run folder of the fit (checkpoints, metrics, the rendered data).
+    :param data: training glyphs with ``char`` and ``writer`` labels (default: render the corpus at 64 px).
+    :param charset: the characters the judge reads, when rendering the corpus.
+    :param steps: optimisation steps (default :attr:`JudgeConfig.steps`); ``batch`` and ``arch`` likewise.
+    :param resume: continue the fit in ``out``.
+    :param export: where to write the judge (default ``out/judge``).
+    :param display: the trainer's progress display (:class:`glyph.trainer.TrainDisplay`).
+    :param progress: called with (task, done, total) while the corpus renders.
+    :raises GlyphError: data without the labels or at another size, a fit already in ``out`` without ``resume``.
+    """
+    import dataclasses
+
+    from ..checkpoint import RunDir, load_weights
+    from ..data.charsets import load_charset
+    from ..data.fonts import parse_font_specs
+    from ..data.packed import load_packed, save_packed
+    from ..data.render import RenderSpec, render_dataset
+    from ..data.sources import open_dataset
+    from ..device import resolve_device, validate_device_spec
+    from ..paths import check_output_dir
+    from ..trainer import TrainConfig, Trainer
+
+    out = Path(out)
+    check_output_dir(out, "--out", new=False)  # a file there, or no permission: say so before rendering
+    dev = resolve_device(validate_device_spec(device))
+    run = RunDir(out)
+    cache = out / "data.safetensors"
+    if resume and cache.is_file():
+        dataset = load_packed(cache)
+    elif data:
+        dataset = open_dataset(data)
+    else:
+        tell = None if progress is None else (lambda done, total: progress("rendering the corpus", done, total))
+        dataset, _ = render_dataset(parse_font_specs("corpus"), load_charset(charset), RenderSpec(size=64),
+                                    progress=tell)
+    if not {"char", "writer"} <= set(dataset.labels):
+        raise GlyphError("the judge needs data with 'char' and 'writer' labels (e.g. rendered fonts)")
+    if dataset.size != (64, 64) or dataset.channels != 1:
+        raise GlyphError(f"the judge reads 64 px glyphs with one channel; got {dataset.channels}x{dataset.size}")
+    if not resume:
+        if run.exists():
+            raise GlyphError(f"{out} already holds a fit; add --resume or choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        save_packed(dataset, cache)
+    cfg = JudgeConfig()
+    if resume:
+        from ..config import apply_overrides
+
+        saved = run.read_config("judge", require=("config",))
+        cfg = apply_overrides(JudgeConfig(), saved["config"], f"{run.path / 'config.json'}")
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in (("steps", steps), ("batch", batch), ("arch", arch))
+                                      if v is not None})
+    method = JudgeFit(cfg, dataset.classes["char"], dataset.classes["writer"])
+    tcfg = TrainConfig(sample_every=0, eval_every=eval_every, ckpt_every=eval_every, log_every=50, keep_last=2)
+    trainer = Trainer(method, dataset, out, tcfg, dev, data_source=str(cache), display=display)
+    reason = trainer.fit(resume=resume)
+    if reason != "finished":
+        return JudgeFitResult(reason, trainer.step_no)
+    scores = method.evaluate(trainer.data)
+    best = run.best_checkpoint() or run.latest_checkpoint()
+    net = method.nets["net"]
+    net.load_state_dict(load_weights(best / "weights" / "net.safetensors"))
+    final = method.evaluate(trainer.data)
+    import glyph
+
+    card = {
+        "name": "glyph judge",
+        "glyph_version": glyph.__version__,
+        "arch": cfg.arch,
+        "input": {"size": 64, "channels": 1, "range": "[-1, 1], +1 = full ink (glyph's 255-ink convention)"},
+        "feature_dim": net.dim,
+        "charset": {"name": dataset.meta.get("charset", "custom"), "size": len(dataset.classes["char"]),
+                    "chars": "".join(dataset.classes["char"])},
+        "styles": list(dataset.classes["writer"]),
+        "data": {"source": dataset.meta.get("source"), "fonts": dataset.meta.get("fonts", []),
+                 "render": dataset.meta.get("render", {}), "glyphs": len(dataset)},
+        "training": {**dataclasses.asdict(cfg), "checkpoint": best.name},
+        "heldout": {"share_of_face_char_pairs": cfg.holdout, "char_top1": round(final["heldout_char_acc"], 4),
+                    "style_top1": round(final["heldout_style_acc"], 4)},
+    }
+    folder = export_judge(net, card, Path(export) if export else out / "judge")
+    return JudgeFitResult(reason, trainer.step_no, folder, final["heldout_char_acc"], final["heldout_style_acc"],
+                          scores["heldout_char_acc"])
