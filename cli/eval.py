@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from glyph.device import PRECISION_HELP
 from glyph.errors import GlyphError
 
 from . import console
@@ -30,8 +31,7 @@ def evaluate(
     judge: Path = typer.Option(None, help="judge folder (default: the judge shipped with glyph)"),
     inception_weights: Path = typer.Option(None, help="pytorch-fid Inception weights file for inception_fid"),
     fid_resize: str = typer.Option("bilinear", help="Inception resize: bilinear (pytorch-fid) or clean (clean-fid)"),
-    precision: str = typer.Option("auto", help="the judge's precision: auto (bf16 where the hardware has it "
-                                  "natively, else fp32), bf16 or fp32"),
+    precision: str = typer.Option("auto", help="the judge's precision: " + PRECISION_HELP),
     list_: bool = typer.Option(False, "--list", help="list the metrics and exit"),
 ) -> None:
     """Compare a generated set with a reference set: FGD, KID, content/style accuracy, SSIM, PSNR, L1, RMSE."""

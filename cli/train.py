@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from glyph.device import PRECISION_HELP
 from glyph.errors import GlyphError
 
 from . import console
@@ -64,7 +65,7 @@ def train(
     out: Path = typer.Option(None, "--out", help="run folder (default runs/METHOD)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest checkpoint"),
     device: str = typer.Option(None, help="override the global --device"),
-    precision: PrecisionOpt = typer.Option(None, help="auto (bf16 where native, else fp32), fp32, bf16, fp16 (CUDA)"),
+    precision: PrecisionOpt = typer.Option(None, help=PRECISION_HELP),
     compile_: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks"),
     nproc: int = typer.Option(None, help="train with N processes on this machine (runs torchrun for you)",
                                callback=bounded(1, 1024)),

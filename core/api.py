@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
     from .method import Method, RunContext
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @runtime_checkable
@@ -73,14 +72,13 @@ def load(method: str, weights: str | Path | None = None, device: str = "auto", p
         ``fp32``, ``bf16`` or ``fp16``; methods use it where they can (ddpm's sampling, dsfgan's adaptation).
     :raises GlyphError: an unknown method, a method without shipped weights and no ``weights``, a bad device.
     """
-    from .device import auto_precision, resolve_device, validate_device_spec
+    from .device import resolve_device, resolve_precision, validate_device_spec
     from .loader import get_registry
 
     entry = get_registry().method(method)
     cls = entry.obj
     dev = resolve_device(validate_device_spec(device))
-    if precision not in PRECISIONS:
-        raise GlyphError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    concrete = resolve_precision(precision, dev)
     if cls.trainable:
         from .trainer import load_run
 
@@ -93,7 +91,7 @@ def load(method: str, weights: str | Path | None = None, device: str = "auto", p
         if weights is not None:
             raise GlyphError(f"method '{method}' has no weights to load; leave out weights=")
         model = cls(cls.Config())
-    model.precision = auto_precision(dev) if precision == "auto" else precision
+    model.precision = concrete
     return model
 
 
@@ -158,7 +156,7 @@ def train(method: str, data: str | Path | None = None, *, out: str | Path | None
     from .checkpoint import RunDir
     from .config import apply_overrides, read_config_file
     from .data.sources import open_dataset
-    from .device import bf16_is_fast, resolve_device, validate_device_spec
+    from .device import bf16_is_fast, resolve_device, resolve_precision, validate_device_spec
     from .distributed import from_env
     from .errors import did_you_mean
     from .loader import get_registry
@@ -209,14 +207,13 @@ def train(method: str, data: str | Path | None = None, *, out: str | Path | None
         cfg = apply_overrides(cfg, {k: v for k, v in (("steps", steps), ("batch", batch)) if v is not None}, "option")
         tcfg = train_config_from({**file_train, **train_overrides})
     if precision is not None:
-        if precision not in PRECISIONS:
-            raise GlyphError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
         tcfg.precision = precision
     if compile is not None:
         tcfg.compile = compile
     dev = resolve_device(validate_device_spec(device))
     if dist.enabled and dev.type == "cuda":
         dev = resolve_device(f"cuda:{dist.local_rank}")
+    resolve_precision(tcfg.precision, dev)  # a bad word or fp16 off CUDA fails here, before any work
     if tcfg.precision == "bf16" and dev.type == "cpu" and not bf16_is_fast(dev) and on_note is not None:
         on_note("this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 autocast is emulated and several times "
                 "slower than fp32 here; drop --precision bf16 (auto picks fp32)")
@@ -263,25 +260,24 @@ def evaluate(real: str | Path, fake: str | Path, *, metrics: Sequence[str] | Non
     :param fake: the set to judge, the same kinds, or ``run:RUN_FOLDER`` / ``run:METHOD`` (``n`` images sampled
         from a run's weights, or from the weights shipped with METHOD, seeded by ``seed``).
     :param metrics: metric names (default: every registered one that applies; ``glyph eval --list``).
-    :param precision: the judge's: ``auto`` (bf16 where native), ``bf16`` or ``fp32``.
+    :param precision: the judge's, one of :data:`glyph.device.PRECISIONS` (fp16 on CUDA only).
     :param progress: called with (task, done, total) while sampling a ``run:`` set and per metric.
     :raises GlyphError: an unknown metric, a missing set, a bad option.
     """
-    from .device import resolve_device, validate_device_spec
+    from .device import resolve_device, resolve_precision, validate_device_spec
     from .eval.metrics import EvalContext, protocol
     from .eval.metrics import evaluate as run_metrics
     from .loader import get_registry
 
     if fid_resize not in ("bilinear", "clean"):
         raise GlyphError(f"--fid-resize {fid_resize!r}: use bilinear or clean")
-    if precision not in ("auto", "bf16", "fp32"):
-        raise GlyphError(f"--precision {precision!r}: use auto, bf16 or fp32")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise GlyphError(f"--n must be a whole number of at least 1, got {n!r}")
     names = [m for m in metrics if m] if metrics else None
     for m in names or []:
         get_registry().metric(m)  # unknown names fail before any work
     dev = resolve_device(validate_device_spec(device))
+    resolve_precision(precision, dev)  # before any sampling
     real_data, real_src = _eval_set(str(real), n, dev, seed, progress)
     fake_data, fake_src = _eval_set(str(fake), n, dev, seed, progress)
     ectx = EvalContext(judge_path=judge, inception_weights=inception_weights, fid_resize=fid_resize, device=dev,

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 
 DEVICE_HELP = "auto (CUDA when present, then MPS, then CPU), cpu, cuda, cuda:N or mps"
 
+# The one precision vocabulary: training, loading, sampling, adaptation and the judge all take these words, and
+# :func:`resolve_precision` is the one place that turns them into a concrete choice.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISION_HELP = "auto (bf16 where the hardware computes it natively, fp16 on older CUDA GPUs, else fp32), fp32, " \
+                 "bf16, fp16 (CUDA only)"
+
 
 def _mps_available() -> bool:
     import torch
@@ -139,3 +145,28 @@ def auto_precision(device: torch.device) -> str:
     if bf16_is_fast(device):
         return "bf16"
     return "fp16" if device.type == "cuda" else "fp32"
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The concrete precision (``fp32``, ``bf16`` or ``fp16``) that ``precision`` means on ``device``.
+
+    ``auto`` is :func:`auto_precision`. fp16 is refused off CUDA: training needs a GradScaler and CPU fp16
+    kernels are slow or missing, so a run trained in fp16 resumes elsewhere with fp32 or bf16.
+
+    :raises GlyphError: a word outside :data:`PRECISIONS`, or fp16 on a device other than CUDA.
+    """
+    if precision not in PRECISIONS:
+        raise GlyphError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return auto_precision(device)
+    if precision == "fp16" and device.type != "cuda":
+        raise GlyphError(f"--precision fp16 needs a CUDA device; on {device.type} use --precision fp32 (or bf16), "
+                         f"also to resume a run trained in fp16")
+    return precision
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a concrete precision (None for fp32: no autocast)."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)

@@ -33,7 +33,15 @@ from . import distributed
 from .checkpoint import RunDir, load_state, load_weights, weight_files
 from .config import config_to_dict
 from .dataset import GlyphData
-from .device import as_device, auto_precision, cuda_rng_state, prepare_cuda, set_cuda_rng_state
+from .device import (
+    PRECISION_HELP,
+    as_device,
+    autocast_dtype,
+    cuda_rng_state,
+    prepare_cuda,
+    resolve_precision,
+    set_cuda_rng_state,
+)
 from .ema import EMA
 from .errors import GlyphError
 from .events import RunInfo
@@ -46,8 +54,7 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 class TrainConfig:
     """Settings of the loop itself (the recipe's settings live in the method's Config)."""
 
-    precision: Precision = field(default="auto", metadata={"help": "auto: bf16 where the hardware has it natively, "
-                                                                   "fp16 on older CUDA GPUs, else fp32"})
+    precision: Precision = field(default="auto", metadata={"help": PRECISION_HELP})
     channels_last: bool = field(default=True, metadata={"help": "NHWC memory format for conv nets"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the networks (measure first)"})
     seed: int = field(default=0, metadata={"help": "seed of weights, data order and noise"})
@@ -65,16 +72,6 @@ class TrainConfig:
         for name in ("log_every", "ckpt_every", "keep_last", "samples", "nan_limit"):
             if getattr(self, name) < 1:
                 raise GlyphError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """Turn ``auto`` into a concrete precision and refuse what the device cannot do."""
-    if precision == "auto":
-        return auto_precision(device)
-    if precision == "fp16" and device.type != "cuda":
-        raise GlyphError(f"--precision fp16 needs a CUDA device (it relies on a GradScaler); on {device.type} "
-                         f"use --precision fp32 (or bf16), also to resume a run trained in fp16")
-    return precision
 
 
 class TrainDisplay(Protocol):
@@ -117,7 +114,7 @@ class Trainer:
         self.quiet = quiet or not self.dist.main
         self.data_source = data_source
         self.precision = resolve_precision(self.config.precision, self.device)
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        self.amp_dtype = autocast_dtype(self.precision)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.raw_data = data
         self.step_no = 0

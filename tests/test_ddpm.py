@@ -92,7 +92,9 @@ def test_tiny_trains_resumes_and_samples(tmp_path):
     r = run_glyph("run", "ddpm", "--weights", str(run), "--steps", "50", "--out", str(tmp_path / "x.png"))
     assert r.code == 1 and "between 1 and 20" in r.err
     r = run_glyph("run", "ddpm", "--weights", str(run), "--precision", "fp16", "--out", str(tmp_path / "x.png"))
-    assert r.code == 1 and "use fp32 or bf16" in r.err
+    assert r.code == 1 and "fp16 needs a CUDA device" in r.err
+    r = run_glyph("run", "ddpm", "--weights", str(run), "--precision", "fp8", "--out", str(tmp_path / "x.png"))
+    assert r.code == 1 and "use one of auto, fp32, bf16, fp16" in r.err
     from glyph.trainer import load_run
 
     m = load_run(run)

@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 
 from ..dataset import GlyphData
-from ..errors import GlyphError
 from ..metric import Metric
 from . import stats
 
@@ -67,23 +66,19 @@ class EvalContext:
     device: torch.device | str = "cpu"
     batch: int = 256
     kid_subsets: int = 100
-    # The judge's autocast. auto: bf16 where the hardware has it natively (~2.5x faster on an AMX CPU; FGD moves
-    # by ~0.1 %), else fp32 (emulated bf16 is far slower). The protocol records the concrete choice.
+    # The judge's autocast (glyph.device.PRECISIONS). auto: bf16 where the hardware has it natively (~2.5x faster
+    # on an AMX CPU; FGD moves by ~0.1 %), else fp32 (emulated bf16 is far slower). The protocol records the
+    # concrete choice.
     precision: str = "auto"
     _judge: Any = None
     _outputs: dict[int, tuple[GlyphData, JudgeOutputs]] = field(default_factory=dict)  # see outputs()
     _inception: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from glyph.device import as_device
+        from glyph.device import as_device, resolve_precision
 
         self.device = as_device(self.device)
-        if self.precision == "auto":
-            from glyph.device import bf16_is_fast
-
-            self.precision = "bf16" if bf16_is_fast(torch.device(self.device)) else "fp32"
-        if self.precision not in ("bf16", "fp32"):
-            raise GlyphError(f"judge precision {self.precision!r}: use auto, bf16 or fp32")
+        self.precision = resolve_precision(self.precision, torch.device(self.device))
 
     @property
     def judge(self) -> Any:
@@ -103,12 +98,15 @@ class EvalContext:
         key = id(data)
         held = self._outputs.get(key)
         if held is None or held[0] is not data:
+            from glyph.device import autocast_dtype
+
             net = self.judge.net
             dev = torch.device(self.device)
             feats, chars, styles = [], [], []
             for i in range(0, len(data), self.batch):
                 x = to_judge_input(data.images[i:i + self.batch]).to(dev)
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                with torch.autocast(dev.type, dtype=autocast_dtype(self.precision) or torch.float32,
+                                    enabled=self.precision != "fp32"):
                     f, c, s = net(x.contiguous(memory_format=torch.channels_last))
                 feats.append(f.double().cpu().numpy())
                 chars.append(torch.softmax(c.double(), 1).cpu().numpy())

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from glyph import GlyphError, Method, Opt, RunContext
+from glyph.device import PRECISION_HELP, resolve_precision
 from glyph.generate import FilterFlag, GridOut, SampleCount, SampleDir, draws_glyphs, sample_outputs
 
 from .diffusion import NoiseSchedule, ancestral, ddim, ddim_timesteps
@@ -114,22 +115,24 @@ class DDPM(Method):
                precision: str = "fp32", progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Images in [0, 1] (1 = ink for glyphs) from starting noise ``[N, C, H, W]``.
 
-        ``precision="bf16"`` runs the network under bf16 autocast (the sampler's state and arithmetic stay fp32).
+        ``precision`` (:data:`glyph.device.PRECISIONS`) other than fp32 runs the network under autocast (the
+        sampler's state and arithmetic stay fp32).
         ``progress(done, total)`` counts network evaluations over all batches.
         """
         c = self.config
         sampler = sampler or c.sampler
-        if precision not in ("fp32", "bf16"):
-            raise GlyphError(f"sampling precision {precision!r}: use fp32 or bf16")
+        from glyph.device import autocast_dtype
+
         net = self.nets["unet"].eval()
         dev = next(net.parameters()).device
+        half = autocast_dtype(resolve_precision(precision, dev))
         out = []
         per = self.sched.T if sampler == "ancestral" else len(ddim_timesteps(self.sched.T, steps or c.sample_steps))
         total = per * -(-len(noise) // batch)
         for k, i in enumerate(range(0, len(noise), batch)):
             x = noise[i:i + batch].to(dev)
             tick = None if progress is None else (lambda done, _, k=k: progress(k * per + done, total))
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with torch.autocast(dev.type, dtype=half or torch.float32, enabled=half is not None):
                 if sampler == "ancestral":
                     x = ancestral(net, self.sched, x, generator, progress=tick)
                 else:
@@ -151,8 +154,7 @@ class DDPM(Method):
         check_count(n)
         self._check_sampling(steps, sampler, eta)
         noise = self._noise(n, seeded(seed))
-        precision = "bf16" if self.precision == "bf16" else "fp32"  # fp16 is not a sampling precision here
-        return pil_images(self.denoise(noise, sampler, steps, eta, seeded(seed), precision=precision),
+        return pil_images(self.denoise(noise, sampler, steps, eta, seeded(seed), precision=self.precision),
                           draws_glyphs(self))
 
     def _check_sampling(self, steps: int, sampler: str, eta: float) -> None:
@@ -179,13 +181,12 @@ class DDPM(Method):
         interpolate: Annotated[int, Opt("walk through K noise images with deterministic DDIM, GIF to --out")] = 0,
         frames: Annotated[int, Opt("frames between two key points of --interpolate")] = 16,
         filter: FilterFlag = False,
-        precision: Annotated[str, Opt("the network's precision: fp32, or bf16 (faster on GPUs and on CPUs with "
-                                      "AVX512-BF16 or AMX; much slower where bf16 is emulated)")] = "fp32",
+        precision: Annotated[str, Opt("the network's autocast: " + PRECISION_HELP + "; fp32 by default, so "
+                                      "samples are the same on every machine")] = "fp32",
     ) -> None:
         """Sample glyphs by denoising Gaussian noise."""
         c = self.config
-        if precision not in ("fp32", "bf16"):
-            raise GlyphError(f"--precision {precision!r}: use fp32 or bf16")
+        resolve_precision(precision, ctx.torch_device())  # a bad word or fp16 off CUDA fails before any work
         self._check_sampling(steps, sampler, eta)
         if interpolate and (sampler != "ddim" or eta != 0):
             raise GlyphError("--interpolate needs the deterministic sampler: --sampler ddim --eta 0")

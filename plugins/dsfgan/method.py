@@ -468,7 +468,7 @@ class DSFGAN(Method):
         self.reset_adaptation()
         dev = self._device()
         calibrated = A.calibrate_ink(refs)
-        from glyph.trainer import resolve_precision
+        from glyph.device import resolve_precision
 
         others = A.other_templates(chars) if A.W_STRUCT > 0 else None
         writer = A.adapt_generator(self.nets["G"], to_input(calibrated).to(dev), to_input(ref_templates).to(dev),
