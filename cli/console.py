@@ -18,6 +18,7 @@ class State:
 
     device: str = "auto"
     seed: int | None = None
+    precision: str = "auto"
     quiet: bool = False
 
 

@@ -8,6 +8,7 @@ import sys
 
 import typer
 
+from glyph.device import PRECISION_HELP
 from glyph.errors import GlyphError
 from glyph.registry import LoadFailure
 
@@ -27,14 +28,18 @@ def _version(value: bool) -> None:
 def root(
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps"),
     seed: int | None = typer.Option(None, help="seed for every random number generator"),
+    precision: str = typer.Option("auto", help="what `glyph run` computes in: " + PRECISION_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print only results and errors"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
     """Generate, imitate and restore CJK character images. Start with `glyph list`."""
-    from glyph.device import validate_device_spec
+    from glyph.device import PRECISIONS, validate_device_spec
 
+    if precision not in PRECISIONS:
+        raise GlyphError(f"--precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     console.STATE.device = validate_device_spec(device)
     console.STATE.seed = seed
+    console.STATE.precision = precision
     console.STATE.quiet = quiet
 
 

@@ -103,7 +103,7 @@ def make_command(entry: Entry) -> typer.models.CommandFunctionType:
                 kwargs[name] = kwargs[name].value
         weights = kwargs.pop("weights", None)
         ctx = RunContext(device=validate_device_spec(device) if device else console.STATE.device,
-                         seed=seed if seed is not None else console.STATE.seed)
+                         seed=seed if seed is not None else console.STATE.seed, precision=console.STATE.precision)
         if method_cls.trainable:
             if preset is not None:
                 raise GlyphError("--preset applies to training; a trained method's config comes from its weights")
@@ -135,14 +135,14 @@ def make_command(entry: Entry) -> typer.models.CommandFunctionType:
 
 
 def load_trained(entry: Entry, weights: Path | None, ctx: RunContext) -> Any:
-    """The method with weights from ``weights`` (a run folder) or the weights shipped with it."""
-    from glyph.trainer import load_run
+    """The method with weights from ``weights`` (a run folder) or the weights shipped with it: :func:`glyph.load`,
+    the call a Python user makes."""
+    import glyph
 
-    folder = weights or entry.obj.shipped_weights()
-    if folder is None:
+    if weights is None and entry.obj.shipped_weights() is None:
         raise GlyphError(f"method '{entry.name}' has no shipped weights; train it with `glyph train {entry.name} "
                          f"--data ...` and pass --weights runs/{entry.name}")
-    return load_run(folder, entry.name, device=ctx.torch_device())
+    return glyph.load(entry.name, weights, device=ctx.device, precision=ctx.precision)
 
 
 class MethodGroup(TyperGroup):

@@ -70,10 +70,13 @@ class RunContext:
 
     :param device: the user's device request (``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``).
     :param seed: the global ``--seed`` or None.
+    :param precision: the global ``--precision`` (:data:`glyph.device.PRECISIONS`); :func:`glyph.load` resolves it
+        into :attr:`Method.precision`, which methods use where they can.
     """
 
     device: str = "auto"
     seed: int | None = None
+    precision: str = "auto"
     report: RunReport = field(default_factory=RunReport)
     progress: Callable[[str, int, int], None] | None = None  # set by the CLI: shows (task, done, total)
 
@@ -151,7 +154,7 @@ class Method:
         self.config = config if config is not None else self.Config()
         self.nets: dict[str, torch.nn.Module] = {}
         self.schedulers: dict[str, Any] = {}  # learning-rate schedulers the trainer saves and restores
-        self.precision = "fp32"  # what glyph.load resolved; the CLI's options still say it per command
+        self.precision = "fp32"  # what glyph.load resolved from its precision= (the CLI's global --precision)
 
     # ---- training (used by the generic trainer) -------------------------------------------
     def build(self) -> dict[str, torch.nn.Module]:

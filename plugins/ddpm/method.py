@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 from glyph import GlyphError, Method, Opt, RunContext
-from glyph.device import PRECISION_HELP, resolve_precision
 from glyph.generate import FilterFlag, GridOut, SampleCount, SampleDir, draws_glyphs, sample_outputs
 
 from .diffusion import NoiseSchedule, ancestral, ddim, ddim_timesteps
@@ -121,7 +120,7 @@ class DDPM(Method):
         """
         c = self.config
         sampler = sampler or c.sampler
-        from glyph.device import autocast_dtype
+        from glyph.device import autocast_dtype, resolve_precision
 
         net = self.nets["unet"].eval()
         dev = next(net.parameters()).device
@@ -181,12 +180,10 @@ class DDPM(Method):
         interpolate: Annotated[int, Opt("walk through K noise images with deterministic DDIM, GIF to --out")] = 0,
         frames: Annotated[int, Opt("frames between two key points of --interpolate")] = 16,
         filter: FilterFlag = False,
-        precision: Annotated[str, Opt("the network's autocast: " + PRECISION_HELP + "; fp32 by default, so "
-                                      "samples are the same on every machine")] = "fp32",
     ) -> None:
-        """Sample glyphs by denoising Gaussian noise."""
+        """Sample glyphs by denoising Gaussian noise, the network in the global ``--precision``."""
         c = self.config
-        resolve_precision(precision, ctx.torch_device())  # a bad word or fp16 off CUDA fails before any work
+        precision = self.precision
         self._check_sampling(steps, sampler, eta)
         if interpolate and (sampler != "ddim" or eta != 0):
             raise GlyphError("--interpolate needs the deterministic sampler: --sampler ddim --eta 0")

@@ -798,6 +798,7 @@ class DSFGAN(Method):
         refs = A.reframe(images[pairs])
         templates = torch.from_numpy(np.stack([found[chars[i]] for i in pairs])).unsqueeze(1)
         report = self.adapt(refs, templates, seed=ctx.seed or 0, chars="".join(chars[i] for i in pairs),
+                            precision=self.precision,
                             progress=lambda done, total: ctx.advance("adapting to the writer", done, total))
         ctx.note(f"adapted to the writer in {report['seconds']:.0f} s ({report['steps']:.0f} steps on "
                  f"{report['train_refs']:.0f} references, {report['held_refs']:.0f} held back to decide when to "
