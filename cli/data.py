@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
+from collections import Counter
+from contextlib import closing
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-
-from glyph.errors import GlyphError
-from glyph.paths import check_output_dir, check_output_file
 
 from .console import STATE, TaskBars, err, info, out, warn
 from .options import COUNT, SHARE, SIZE, bounded
@@ -47,7 +45,7 @@ def fonts(
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """List usable CJK fonts with their coverage of gb2312-1, gb2312 and jis-1 (cmap and rendered ink)."""
-    from glyph.data.coverage import CHARSETS, coverage
+    from glyph.data.coverage import CHARSETS, coverage_rows
     from glyph.data.fonts import discover_fonts, parse_font_specs, unreadable_files
 
     if sources:
@@ -58,16 +56,7 @@ def fonts(
         for path, why in unreadable_files(f):
             warn(f"{f.label}: cannot open {path.name} ({why}); the characters it holds count as missing")
     with err.status("checking coverage (cmap and rendered ink; cached after the first run)"):
-        cov = coverage(faces)
-    rows = []
-    for f in faces:
-        c = cov[f.spec]
-        if not all_ and not font and not any(c[cs] for cs in CHARSETS):
-            continue
-        rows.append({"face": f.label, "family": f.family, "style": f.style, "file": str(f.path), "index": f.index,
-                     "corpus": bool(f.id), "kind": f.kind, "source": f.source, "extra": f.extra,
-                     "files": len(f.files), **{cs: c[cs] for cs in CHARSETS},
-                     "dropped_by_ink_check": {cs: c[f"cmap:{cs}"] - c[cs] for cs in CHARSETS}})
+        rows = coverage_rows(faces, cjk_only=not all_ and not font)
     if json_out:
         out.print_json(json.dumps(rows, ensure_ascii=False))
         if not font:
@@ -115,13 +104,9 @@ def _print_sources(json_out: bool) -> None:
 
 def _warn_missing() -> None:
     """One line per set-up command that would bring missing corpus sources."""
-    from glyph.data.fonts import corpus_sources, setup_command
+    from glyph.data.fonts import missing_sources
 
-    missing: dict[str, list[str]] = {}
-    for s in corpus_sources():
-        if s.installed < len(s.faces):
-            missing.setdefault(setup_command(s.faces[0]), []).append(s.name)
-    for command, names in missing.items():
+    for command, names in missing_sources().items():
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
         warn(f"{len(names)} corpus source(s) missing ({shown}); get them with `{command}`")
 
@@ -143,37 +128,17 @@ def render(
     split_seed: int = typer.Option(0, help="seed of the split"),
 ) -> None:
     """Render a charset with fonts into a dataset (one writer per face), on all cores."""
-    from glyph.data.charsets import load_charset
-    from glyph.data.fonts import parse_font_specs
-    from glyph.data.loader import make_splits
-    from glyph.data.render import RenderSpec, render_dataset
-    from glyph.data.sources import check_dataset_output, save_dataset
+    from glyph.data.render import render_and_save
 
-    check_dataset_output(out_path)
-    try:
-        spec = RenderSpec(size=size, margin=margin, fit=fit.value)
-    except ValueError as e:
-        raise GlyphError(str(e)) from None
-    faces = parse_font_specs(fonts_)
-    cs = load_charset(charset)
-    t = time.perf_counter()
-    bars = TaskBars()
-    try:
-        data, results = render_dataset(faces, cs, spec, progress=lambda done, total: bars("rendering", done, total))
-    finally:
-        bars.close()
-    dt = time.perf_counter() - t
-    for r in results:
-        if r.dropped:
-            info(f"{r.face.label}: {len(r.chars)} glyphs; dropped " +
-                 ", ".join(f"{len(v)} {k}" for k, v in r.dropped.items()))
-    from glyph.data.fonts import standard_content_face
-
-    # Never the template face: few-shot evaluation needs the templates of the held-out writers' characters.
-    make_splits(data, unseen_writers=unseen_writers, unseen_chars=unseen_chars, seed=split_seed,
-                keep=(standard_content_face().id,))
-    save_dataset(data, out_path, layout)
-    info(f"rendered {len(data)} glyphs in {dt:.1f} s ({len(data) / max(dt, 1e-9):.0f} glyphs/s); wrote {out_path}")
+    with closing(TaskBars()) as bars:
+        r = render_and_save(out_path, fonts_, charset, size, margin, fit.value, layout, unseen_chars, unseen_writers,
+                            split_seed, progress=lambda done, total: bars("rendering", done, total))
+    for f in r.faces:
+        if f.dropped:
+            info(f"{f.face.label}: {len(f.chars)} glyphs; dropped " +
+                 ", ".join(f"{len(v)} {k}" for k, v in f.dropped.items()))
+    info(f"rendered {len(r.data)} glyphs in {r.seconds:.1f} s ({len(r.data) / max(r.seconds, 1e-9):.0f} glyphs/s); "
+         f"wrote {out_path}")
 
 
 @app.command("synth")
@@ -195,36 +160,17 @@ def synth(
     split_seed: int = typer.Option(0, help="seed of the split"),
 ) -> None:
     """Draw a charset by procedural pen writers (stroke data from hanzi-writer-data), on all cores."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from glyph.data.synth import synth_and_save
 
-    from glyph.data.charsets import load_charset
-    from glyph.data.loader import make_splits
-    from glyph.data.render import RenderSpec
-    from glyph.data.sources import check_dataset_output, save_dataset
-    from glyph.data.synth import synth_dataset
-
-    check_dataset_output(out_path)
-    try:
-        spec = RenderSpec(size=size, margin=margin)
-    except ValueError as e:
-        raise GlyphError(str(e)) from None
-    cs = load_charset(charset)
-    t = time.perf_counter()
-    with Progress(TextColumn("[bold]drawing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True, disable=STATE.quiet or not err.is_terminal) as bar:
-        task = bar.add_task("synth", total=writers * len(cs))
-        data, missing = synth_dataset(writers, cs, seed=seed, spec=spec, strokes=strokes, first=first_writer,
-                                      progress=lambda done, total: bar.update(task, completed=done, total=total))
-    dt = time.perf_counter() - t
-    if missing:
-        shown = "".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
-        warn(f"skipped {len(missing)} of {len(cs)} characters with no stroke data: {shown}")
-    splits = make_splits(data, unseen_writers=unseen_writers, unseen_chars=unseen_chars, seed=split_seed)
-    save_dataset(data, out_path, layout)
-    n_chars = len(cs) - len(missing)
-    info(f"drew {len(data)} glyphs ({writers} writers x {n_chars} characters; unseen: "
-         f"{len(splits['unseen_writers'])} writers, {len(splits['unseen_chars'])} characters) in {dt:.1f} s "
-         f"({len(data) / max(dt, 1e-9):.0f} glyphs/s); wrote {out_path}")
+    with closing(TaskBars()) as bars:
+        r = synth_and_save(out_path, writers, charset, seed, first_writer, size, margin, strokes, layout, unseen_chars,
+                           unseen_writers, split_seed, progress=lambda done, total: bars("drawing", done, total))
+    if r.missing:
+        shown = "".join(r.missing[:20]) + (f" and {len(r.missing) - 20} more" if len(r.missing) > 20 else "")
+        warn(f"skipped {len(r.missing)} of {len(r.charset)} characters with no stroke data: {shown}")
+    info(f"drew {len(r.data)} glyphs ({writers} writers x {len(r.charset) - len(r.missing)} characters; unseen: "
+         f"{len(r.splits['unseen_writers'])} writers, {len(r.splits['unseen_chars'])} characters) in "
+         f"{r.seconds:.1f} s ({len(r.data) / max(r.seconds, 1e-9):.0f} glyphs/s); wrote {out_path}")
 
 
 @app.command("pack")
@@ -242,19 +188,11 @@ def pack(
     split_seed: int = typer.Option(0, help="seed of a recomputed split"),
 ) -> None:
     """Convert any dataset into one packed file that loads in a fraction of a second."""
-    from glyph.data.loader import make_splits
-    from glyph.data.packed import is_packed
-    from glyph.data.sources import open_dataset, save_dataset
+    from glyph.data.sources import pack_dataset
 
-    if not is_packed(out_path):
-        raise GlyphError(f"OUT must end in .safetensors or .safetensors.gz, got {out_path.name}")
-    check_output_file(out_path, "OUT")
-    data = open_dataset(src, layout, size=size, ink=ink.value, channels=channels)
+    data = pack_dataset(src, out_path, layout, size, ink.value, channels, unseen_chars, unseen_writers, split_seed,
+                        option="OUT")
     _report_skipped(data.meta.get("skipped", []))
-    if unseen_chars is not None or unseen_writers is not None:
-        keep = (data.meta["template_writer"],) if "template_writer" in data.meta else ()
-        make_splits(data, unseen_writers or 0.0, unseen_chars or 0.0, split_seed, keep=keep)
-    save_dataset(data, out_path)
     info(f"packed {len(data)} images {tuple(data.images.shape[1:])} with labels "
          f"{', '.join(data.labels) or 'none'} into {out_path}")
 
@@ -266,20 +204,10 @@ def merge(
 ) -> None:
     """One writers dataset from several (real faces and synthetic writers): characters matched by character,
     each writer's source and every source's unseen splits kept."""
-    from glyph.data.merge import merge_datasets, writer_sources
-    from glyph.data.packed import is_packed
-    from glyph.data.sources import open_dataset, save_dataset
+    from glyph.data.merge import merge_files, writer_sources
 
-    if not is_packed(out_path):
-        raise GlyphError(f"--out must end in .safetensors or .safetensors.gz, got {out_path.name}")
-    if out_path.exists():
-        raise GlyphError(f"{out_path} exists; choose a new file so nothing is overwritten")
-    check_output_file(out_path)
-    data = merge_datasets([(Path(src).name.split(".")[0] or src, open_dataset(src)) for src in sources])
-    save_dataset(data, out_path)
-    counts: dict[str, int] = {}
-    for source in writer_sources(data).values():
-        counts[source] = counts.get(source, 0) + 1
+    data = merge_files(sources, out_path)
+    counts = Counter(writer_sources(data).values())
     info(f"merged {len(data)} glyphs of {len(data.classes['char'])} characters by "
          f"{', '.join(f'{n} {s}' for s, n in counts.items())} writers "
          f"({len(data.meta['splits']['unseen_writers'])} unseen) into {out_path}")
@@ -296,44 +224,10 @@ def show(
     seed: int = typer.Option(None, help="random sample with this seed (default: the first N)"),
 ) -> None:
     """Draw a grid of a dataset's images (glyphs dark on white)."""
-    import torch
+    from glyph.data.sources import write_preview
 
-    from glyph.data.sources import open_dataset
-    from glyph.grid import glyphs_for_display, tile
-    from glyph.imageio import write_image
-
-    check_output_file(out_path, image=True)
-    data = open_dataset(src, layout)
-    rows = torch.arange(len(data))
-    if writer is not None:
-        if "writer" not in data.labels or writer not in data.classes["writer"]:
-            known = ", ".join(data.classes.get("writer", [])[:20]) or "none"
-            raise GlyphError(f"no writer '{writer}' in {src}; writers: {known}")
-        rows = torch.nonzero(data.labels["writer"] == data.classes["writer"].index(writer)).flatten()
-    if seed is not None or STATE.seed is not None:
-        g = torch.Generator().manual_seed(seed if seed is not None else STATE.seed)
-        rows = rows[torch.randperm(len(rows), generator=g)]
-    rows = rows[:max(1, n)]
-    picture = tile(glyphs_for_display(data.images[rows].numpy(), data.meta.get("ink", "glyph")), cols)
-    write_image(out_path, picture)
-    info(f"wrote {out_path} ({len(rows)} of {len(data)} images)")
-
-
-def _write_refset(refs, out_dir: Path) -> int:
-    """Write normalised references as ``<char>.png`` (``<char>_2.png`` for further samples), dark on white."""
-    import numpy as np
-
-    from glyph.imageio import write_image
-    from glyph.paths import inside, safe_name
-
-    check_output_dir(out_dir)
-    counts: dict[str, int] = {}
-    for img, ch in zip(refs.images, refs.chars, strict=True):
-        counts[ch] = counts.get(ch, 0) + 1
-        # The character comes from the user's text or file names: '/' or '.' must not leave the folder.
-        name = safe_name(ch) if counts[ch] == 1 else f"{safe_name(ch)}_{counts[ch]}"
-        write_image(inside(out_dir, f"{name}.png"), 1.0 - img.astype(np.float32) / 255.0)
-    return len(refs.chars)
+    shown, total = write_preview(src, out_path, n, cols, writer, layout, seed if seed is not None else STATE.seed)
+    info(f"wrote {out_path} ({shown} of {total} images)")
 
 
 @app.command("refs")
@@ -344,12 +238,13 @@ def refs(
     ink: Ink = typer.Option(Ink.auto, help="ink polarity of the photos"),
 ) -> None:
     """Normalise photos of handwriting into clean references (levelled, cropped to the ink, centred)."""
-    from glyph.data.refs import load_references
+    from glyph.data.refs import load_references, write_refset
+    from glyph.paths import check_output_dir
 
     check_output_dir(out_path)
     result = load_references(folder, size=size, ink=ink.value)
     _report_skipped(result.skipped)
-    n = _write_refset(result, out_path)
+    n = write_refset(result, out_path)
     for f, ch in zip(result.files, result.chars, strict=True):
         info(f"used {f} as {ch}")
     info(f"wrote {n} references to {out_path}")
@@ -365,15 +260,16 @@ def sheet(
     ink: Ink = typer.Option(Ink.auto, help="ink polarity of the photo"),
 ) -> None:
     """Slice a photographed sheet of characters into one clean reference per character."""
-    from glyph.data.refs import parse_grid, slice_sheet
+    from glyph.data.refs import parse_grid, slice_sheet, write_refset
     from glyph.imageio import read_image
+    from glyph.paths import check_output_dir
 
     check_output_dir(out_path)
     shape = parse_grid(grid) if grid else None
     pixels, kind = read_image(photo)
     result = slice_sheet(pixels, kind, text, grid=shape, size=size, ink=ink.value, source=photo.name)
     _report_skipped(result.skipped)
-    info(f"wrote {_write_refset(result, out_path)} references to {out_path}")
+    info(f"wrote {write_refset(result, out_path)} references to {out_path}")
 
 
 @app.command("damage")
@@ -389,50 +285,13 @@ def damage(
     layout: str = typer.Option(None, help="layout of SRC (default: detected)"),
 ) -> None:
     """Write damaged/clean pairs for restoration, plus each character's standard-font rendering."""
-    import numpy as np
+    from glyph.data.damage import Damage, write_damage_pairs
 
-    from glyph.data.damage import Damage, damage_images
-    from glyph.data.sources import open_dataset
-    from glyph.imageio import write_image
-    from glyph.paths import inside, safe_name
-
-    check_output_dir(out_path)
-    data = open_dataset(src, layout)
-    if data.channels != 1:
-        raise GlyphError(f"{src} holds colour images; damage works on glyphs (one channel)")
-    if n is not None:
-        data = data.subset(slice(0, n))
-    check_output_dir(out_path)
-    bars = TaskBars()
-    try:
-        damaged = damage_images(data.images, seed=seed, config=Damage(k=k, strength=strength),
-                                progress=lambda done, total: bars("damaging", done, total)).numpy()
-        chars = data.label_names("char") if "char" in data.labels else [f"{i:06d}" for i in range(len(data))]
-        writers = data.label_names("writer") if "writer" in data.labels else ["all"] * len(data)
-        # Class names come from the dataset file: made safe and kept inside --out (a crafted '../..' must not
-        # escape).
-        for i, (ch, w) in enumerate(zip(chars, writers, strict=True)):
-            write_image(inside(out_path, "damaged", w, f"{safe_name(ch)}.png"), 1.0 - damaged[i, 0] / 255.0)
-            write_image(inside(out_path, "clean", w, f"{safe_name(ch)}.png"),
-                        1.0 - data.images[i, 0].numpy() / 255.0)
-            if i % 64 == 0 or i == len(data) - 1:
-                bars("writing pairs", i + 1, len(data))
-    finally:
-        bars.close()
-    if "char" in data.labels and template_font != "none":
-        from glyph.data.fonts import parse_font_specs
-        from glyph.data.render import RenderSpec, render_faces
-
-        meta = data.meta.get("render", {})
-        spec = RenderSpec(size=data.size[0], margin=meta.get("margin", 0.06), fit=meta.get("fit", "box"))
-        try:
-            (r,) = render_faces(parse_font_specs(template_font), sorted(set(chars)), spec)
-        except GlyphError as e:
-            warn(f"no template/ written: {e}")
-        else:
-            for img, ch in zip(r.images, r.chars, strict=True):
-                write_image(inside(out_path, "template", f"{safe_name(ch)}.png"),
-                            1.0 - img.astype(np.float32) / 255.0)
-            if r.dropped:
-                warn(f"template font lacks {sum(len(v) for v in r.dropped.values())} character(s)")
-    info(f"wrote {len(data)} damaged/clean pairs to {out_path}")
+    with closing(TaskBars()) as bars:
+        r = write_damage_pairs(src, out_path, seed, Damage(k=k, strength=strength), n,
+                               None if template_font == "none" else template_font, layout, progress=bars)
+    if r.template_error:
+        warn(f"no template/ written: {r.template_error}")
+    if r.template_missing:
+        warn(f"template font lacks {r.template_missing} character(s)")
+    info(f"wrote {r.pairs} damaged/clean pairs to {out_path}")

@@ -352,12 +352,11 @@ _outs = itertools.count()
 @SLOW
 @given(text=TEXT)
 def test_sheet_file_names_stay_inside_and_are_unique(tmp_path_factory, text):
-    from glyph.cli.data import _write_refset
-    from glyph.data.refs import RefSet
+    from glyph.data.refs import RefSet, write_refset
 
     chars = [c for c in text if not c.isspace()]
     out = tmp_path_factory.getbasetemp() / f"refs{next(_outs)}"
-    _write_refset(RefSet(np.zeros((len(chars), 4, 4), np.uint8), chars), out)
+    write_refset(RefSet(np.zeros((len(chars), 4, 4), np.uint8), chars), out)
     if not chars:
         return
     written = list(out.iterdir())

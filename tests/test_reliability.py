@@ -103,11 +103,10 @@ def test_folder_layouts_keep_crafted_class_names_inside_out(tmp_path, layout):
 
 
 def test_refset_names_from_text_stay_inside_out(tmp_path):
-    from glyph.cli.data import _write_refset
-    from glyph.data.refs import RefSet
+    from glyph.data.refs import RefSet, write_refset
 
     refs = RefSet(images=np.zeros((4, 8, 8), np.uint8), chars=["/", ".", "永", "永"], files=["s"] * 4)
-    assert _write_refset(refs, tmp_path / "s") == 4
+    assert write_refset(refs, tmp_path / "s") == 4
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["U+002E.png", "U+002F.png", "永.png", "永_2.png"]
     assert files_under(tmp_path) == {p for p in (tmp_path / "s").iterdir()}
 

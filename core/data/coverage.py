@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ..imageio import atomic_output
 from .charsets import load_charset
@@ -65,3 +66,22 @@ def coverage(faces: list[Face], charsets: tuple[str, ...] = CHARSETS) -> dict[st
             except OSError:
                 pass  # a read-only home only costs the cache
     return result
+
+
+def coverage_rows(faces: list[Face], cjk_only: bool = False) -> list[dict[str, Any]]:
+    """One JSON-ready row per face for ``glyph data fonts``: its names, file, corpus entry, the usable count of each
+    of :data:`CHARSETS`, and ``dropped_by_ink_check`` (per charset: in the cmap but blank or tofu when rendered).
+
+    :param cjk_only: leave out faces with no usable character of any of :data:`CHARSETS`.
+    """
+    cov = coverage(faces)
+    rows = []
+    for f in faces:
+        c = cov[f.spec]
+        if cjk_only and not any(c[cs] for cs in CHARSETS):
+            continue
+        rows.append({"face": f.label, "family": f.family, "style": f.style, "file": str(f.path), "index": f.index,
+                     "corpus": bool(f.id), "kind": f.kind, "source": f.source, "extra": f.extra,
+                     "files": len(f.files), **{cs: c[cs] for cs in CHARSETS},
+                     "dropped_by_ink_check": {cs: c[f"cmap:{cs}"] - c[cs] for cs in CHARSETS}})
+    return rows

@@ -137,6 +137,16 @@ def corpus_sources() -> list[Source]:
     return [Source(name, kinds[name], any(f.extra for f in fs), tuple(fs)) for name, fs in by_name.items()]
 
 
+def missing_sources() -> dict[str, list[str]]:
+    """The corpus sources with faces not installed, by the set-up command that brings them:
+    ``{"bash .ci/setup --corpus-extra": ["@fontsource/ma-shan-zheng", ...]}``, in corpus.toml's order."""
+    missing: dict[str, list[str]] = {}
+    for s in corpus_sources():
+        if s.installed < len(s.faces):
+            missing.setdefault(setup_command(s.faces[0]), []).append(s.name)
+    return missing
+
+
 def standard_content_face() -> Face:
     """Noto Sans CJK SC Regular (= Source Han Sans), the template font of DSF-GAN and glyph."""
     wanted = corpus_manifest()["standard_content"]

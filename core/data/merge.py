@@ -9,6 +9,8 @@ synthetic writers apart and nothing held out by one source is trained on through
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from ..dataset import GlyphData
@@ -75,3 +77,25 @@ def writer_sources(data: GlyphData) -> dict[str, str]:
         return dict(recorded)
     source = str(data.meta.get("source", "data"))
     return {w: source for w in data.classes.get("writer", [])}
+
+
+def merge_files(sources: list[str], out: str | Path) -> GlyphData:
+    """Merge dataset sources (packed files, folders; see :func:`glyph.data.sources.open_dataset`) into the new
+    packed file ``out`` (``glyph data merge``) and return the merged data. Each source is named after its file.
+
+    :raises GlyphError: when ``out`` is not a new, writable ``.safetensors(.gz)`` file, or as
+        :func:`merge_datasets`.
+    """
+    from ..paths import check_output_file
+    from .packed import is_packed
+    from .sources import open_dataset, save_dataset
+
+    out = Path(out)
+    if not is_packed(out):
+        raise GlyphError(f"--out must end in .safetensors or .safetensors.gz, got {out.name}")
+    if out.exists():
+        raise GlyphError(f"{out} exists; choose a new file so nothing is overwritten")
+    check_output_file(out)
+    data = merge_datasets([(Path(src).name.split(".")[0] or src, open_dataset(src)) for src in sources])
+    save_dataset(data, out)
+    return data

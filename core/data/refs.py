@@ -33,7 +33,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import GlyphError, did_you_mean
-from ..imageio import ImageReadError, list_images, read_image
+from ..imageio import ImageReadError, list_images, read_image, write_image
+from ..paths import check_output_dir, inside, safe_name
 
 __all__ = [
     "NAMING_HINT",
@@ -44,6 +45,7 @@ __all__ = [
     "normalize_glyph",
     "parse_grid",
     "slice_sheet",
+    "write_refset",
 ]
 
 NAMING_HINT = "name each file after its character, e.g. 永.png, U+6C38.png or 永_2.jpg"
@@ -938,3 +940,19 @@ def slice_sheet(pixels: np.ndarray, kind: str, text: str, grid: tuple[int, int] 
         files.append(where)
     stack = np.stack(images) if images else np.zeros((0, size, size), dtype=np.uint8)
     return RefSet(stack, names, files, skipped)
+
+
+def write_refset(refs: RefSet, out_dir: str | Path) -> int:
+    """Write ``refs`` into the new folder ``out_dir`` as ``<char>.png`` (``<char>_2.png`` for further samples of a
+    character), dark ink on white, and return how many files were written.
+
+    :raises GlyphError: when ``out_dir`` is a file, is not empty or cannot be written.
+    """
+    out = check_output_dir(out_dir)
+    counts: dict[str, int] = {}
+    for img, ch in zip(refs.images, refs.chars, strict=True):
+        counts[ch] = counts.get(ch, 0) + 1
+        # The character comes from the user's text or file names: '/' or '.' must not leave the folder.
+        name = safe_name(ch) if counts[ch] == 1 else f"{safe_name(ch)}_{counts[ch]}"
+        write_image(inside(out, f"{name}.png"), 1.0 - img.astype(np.float32) / 255.0)
+    return len(refs.chars)

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -59,6 +61,14 @@ class RenderSpec:
     def font_size(self) -> int:
         """FreeType pixel size: larger than the target for box fit, so glyphs are only ever shrunk."""
         return round(self.inner * 1.25) if self.fit == "box" else self.inner
+
+
+def make_spec(size: int = 64, margin: float = 0.06, fit: Fit = "box") -> RenderSpec:
+    """A :class:`RenderSpec` whose bad values raise a one-line :class:`GlyphError` (for users) not ValueError."""
+    try:
+        return RenderSpec(size=size, margin=margin, fit=fit)
+    except ValueError as e:
+        raise GlyphError(str(e)) from None
 
 
 @dataclass
@@ -225,3 +235,45 @@ def render_dataset(faces: list[Face], charset: Charset, spec: RenderSpec | None 
     data = GlyphData(torch.cat(images).unsqueeze(1), {"char": chars, "writer": writers},
                      {"char": list(charset.chars), "writer": labels}, meta)
     return data, results
+
+
+@dataclass
+class RenderedSet:
+    """What :func:`render_and_save` drew and where it wrote it."""
+
+    data: GlyphData  # with its unseen splits in ``meta["splits"]``
+    faces: list[FaceRender]  # per face: the characters drawn and those dropped, by reason
+    seconds: float  # time spent drawing (not splitting or saving)
+    out: Path
+
+
+def render_and_save(out: str | Path, fonts: str | list[str] = "corpus", charset: str = "gb2312-1", size: int = 64,
+                    margin: float = 0.06, fit: Fit = "box", layout: str | None = None, unseen_chars: float = 0.1,
+                    unseen_writers: float = 0.0, split_seed: int = 0, workers: int | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> RenderedSet:
+    """Render a charset with fonts into a dataset at ``out`` (one writer per face): ``glyph data render``.
+
+    :param out: a new ``.safetensors(.gz)`` file or a new or empty folder (``layout``, default ``writers``).
+    :param fonts: ``corpus``, corpus ids, ``PATH[:FACE]`` or family names (see :func:`parse_font_specs`).
+    :param charset: a charset name, a text file or the characters (see :func:`glyph.data.charsets.load_charset`).
+    :param unseen_chars: share of characters held out as unseen (recorded in the metadata).
+    :param unseen_writers: share of faces held out as unseen; never corpus.toml's ``standard_content`` face,
+        since few-shot evaluation needs the templates of the held-out writers' characters.
+    :param progress: called as ``progress(done, total)`` with glyph counts while drawing.
+    :raises GlyphError: on a bad ``out``, size, margin, font or charset, all checked before drawing.
+    """
+    from .charsets import load_charset
+    from .fonts import parse_font_specs, standard_content_face
+    from .loader import make_splits
+    from .sources import check_dataset_output, save_dataset
+
+    check_dataset_output(out)
+    spec = make_spec(size, margin, fit)
+    faces = parse_font_specs(fonts)
+    cs = load_charset(charset)
+    t = time.perf_counter()
+    data, results = render_dataset(faces, cs, spec, workers, progress)
+    seconds = time.perf_counter() - t
+    make_splits(data, unseen_writers=unseen_writers, unseen_chars=unseen_chars, seed=split_seed,
+                keep=(standard_content_face().id,))
+    return RenderedSet(data, results, seconds, save_dataset(data, out, layout))

@@ -101,3 +101,63 @@ def save_dataset(data: GlyphData, out: str | Path, layout: str | None = None, **
     except NotImplementedError:
         raise GlyphError(f"the '{layout}' layout can only be read; write to a .safetensors file instead") from None
     return out
+
+
+def pack_dataset(src: str | Path, out: str | Path, layout: str | None = None, size: int | None = None,
+                 ink: str = "auto", channels: int | None = None, unseen_chars: float | None = None,
+                 unseen_writers: float | None = None, split_seed: int = 0, option: str = "--out") -> GlyphData:
+    """Convert any dataset source into one packed file ``out`` (``glyph data pack``) and return the data.
+
+    A folder's unreadable files are listed in the data's ``meta["skipped"]`` as ``(path, reason)``.
+
+    :param size, ink, channels: how to read an image folder (see :func:`open_dataset`).
+    :param unseen_chars, unseen_writers: recompute the unseen split with these shares (one given: the other is 0;
+        neither: keep the source's); the template writer is never held out.
+    :param option: how messages name ``out`` (the CLI's option or argument).
+    :raises GlyphError: when ``out`` is not a writable ``.safetensors(.gz)`` file, or ``src`` cannot be read.
+    """
+    from ..paths import check_output_file
+    from .loader import make_splits
+    from .packed import is_packed
+
+    out = Path(out)
+    if not is_packed(out):
+        raise GlyphError(f"{option} must end in .safetensors or .safetensors.gz, got {out.name}")
+    check_output_file(out, option)
+    data = open_dataset(src, layout, size=size, ink=ink, channels=channels)
+    if unseen_chars is not None or unseen_writers is not None:
+        keep = (data.meta["template_writer"],) if "template_writer" in data.meta else ()
+        make_splits(data, unseen_writers or 0.0, unseen_chars or 0.0, split_seed, keep=keep)
+    save_dataset(data, out)
+    return data
+
+
+def write_preview(src: str | Path, out: str | Path, n: int = 64, cols: int | None = None, writer: str | None = None,
+                  layout: str | None = None, seed: int | None = None) -> tuple[int, int]:
+    """Draw a grid of ``n`` of a dataset's images (glyphs dark on white) into the image file ``out``
+    (``glyph data show``); returns ``(images shown, images in the dataset)``.
+
+    :param cols: images per row (default: square).
+    :param writer: only this writer's (or style's) images.
+    :param seed: a random sample with this seed; None: the first ``n``.
+    :raises GlyphError: when ``out`` is not a writable image file name, or ``writer`` is not in the dataset.
+    """
+    import torch
+
+    from ..grid import glyphs_for_display, tile
+    from ..imageio import write_image
+    from ..paths import check_output_file
+
+    check_output_file(out, image=True)
+    data = open_dataset(src, layout)
+    rows = torch.arange(len(data))
+    if writer is not None:
+        if "writer" not in data.labels or writer not in data.classes["writer"]:
+            known = ", ".join(data.classes.get("writer", [])[:20]) or "none"
+            raise GlyphError(f"no writer '{writer}' in {src}; writers: {known}")
+        rows = torch.nonzero(data.labels["writer"] == data.classes["writer"].index(writer)).flatten()
+    if seed is not None:
+        rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))]
+    rows = rows[:max(1, n)]
+    write_image(out, tile(glyphs_for_display(data.images[rows].numpy(), data.meta.get("ink", "glyph")), cols))
+    return len(rows), len(data)

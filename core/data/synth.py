@@ -9,9 +9,10 @@ Every glyph is reproducible from ``(seed, writer, character)`` alone.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from ..dataset import GlyphData
 from ..errors import GlyphError
 from .charsets import Charset
 from .pen import Writer, draw_batch, glyph_keys, point_step, sample_writer
-from .render import RenderSpec
+from .render import RenderSpec, make_spec
 from .strokes import PACKAGE, StrokeData
 
 VERSION = 1  # bump when the drawing changes, so packs record which generator made them
@@ -126,6 +127,47 @@ def synth_dataset(n_writers: int, charset: Charset, seed: int = 0, spec: RenderS
     images_t = torch.from_numpy(images.reshape(-1, 1, spec.size, spec.size))
     return GlyphData(images_t, labels, {"char": list(charset.chars), "writer": [h.name for h in hands]}, meta), \
         missing
+
+
+@dataclass
+class SynthSet:
+    """What :func:`synth_and_save` drew and where it wrote it."""
+
+    data: GlyphData
+    charset: Charset  # as asked for, including the characters skipped
+    missing: list[str]  # characters skipped for lack of stroke data
+    splits: dict[str, list[str]]  # the unseen writers and characters (also in ``data.meta["splits"]``)
+    seconds: float  # time spent drawing (not splitting or saving)
+    out: Path
+
+
+def synth_and_save(out: str | Path, writers: int, charset: str = "gb2312-1", seed: int = 0, first_writer: int = 0,
+                   size: int = 64, margin: float = 0.06, strokes: str | Path | None = None, layout: str | None = None,
+                   unseen_chars: float = 0.1, unseen_writers: float = 0.1, split_seed: int = 0,
+                   workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> SynthSet:
+    """Draw a charset by ``writers`` procedural pen writers into a dataset at ``out``: ``glyph data synth``.
+
+    :param out: a new ``.safetensors(.gz)`` file or a new or empty folder (``layout``, default ``writers``).
+    :param charset: a charset name, a text file or the characters (see :func:`glyph.data.charsets.load_charset`).
+    :param first_writer: index of the first writer, for shards of a large set (see :func:`synth_dataset`).
+    :param strokes: hanzi-writer-data folder (default: glyph's cache).
+    :param unseen_chars: share of characters held out as unseen; ``unseen_writers`` likewise for writers.
+    :param progress: called as ``progress(done, total)`` with glyph counts while drawing.
+    :raises GlyphError: on a bad ``out``, size, margin or charset (checked before drawing) or missing stroke data.
+    """
+    from .charsets import load_charset
+    from .loader import make_splits
+    from .sources import check_dataset_output, save_dataset
+
+    check_dataset_output(out)
+    spec = make_spec(size, margin)
+    cs = load_charset(charset)
+    t = time.perf_counter()
+    data, missing = synth_dataset(writers, cs, seed=seed, spec=spec, strokes=strokes, workers=workers,
+                                  first=first_writer, progress=progress)
+    seconds = time.perf_counter() - t
+    splits = make_splits(data, unseen_writers=unseen_writers, unseen_chars=unseen_chars, seed=split_seed)
+    return SynthSet(data, cs, missing, splits, seconds, save_dataset(data, out, layout))
 
 
 def _rounded(d: dict) -> dict:
