@@ -6,9 +6,6 @@ from pathlib import Path
 
 import typer
 
-from glyph.errors import GlyphError
-from glyph.paths import check_output_file
-
 from .console import TaskBars, info, out, warn
 from .options import SIZE, bounded
 
@@ -28,22 +25,15 @@ def build(
                                   "template, no bundled Latin letters and digits"),
 ) -> None:
     """Trace each glyph image to outlines and write an installable font (with punctuation, digits and Latin)."""
-    from glyph.font import build_font, glyphs_from_folder
+    from glyph.font import build_font_from_folder
 
-    if ink not in ("auto", "dark", "light"):
-        raise GlyphError(f"--ink {ink!r}: use auto, dark or light")
-    if out_path.suffix.lower() not in (".otf", ".ttf"):
-        raise GlyphError(f"give the font file a .otf (CFF outlines) or .ttf (TrueType outlines) name, not "
-                         f"{out_path.name}")
-    check_output_file(out_path)
-    bitmaps, skipped = glyphs_from_folder(glyphs, ink)
     bars = TaskBars()
     try:
-        report = build_font(bitmaps, out_path, name, style, em, cjk_only=cjk_only,
-                            progress=lambda done, total: bars("tracing glyphs", done, total))
+        report = build_font_from_folder(glyphs, out_path, name, style, em, ink=ink, cjk_only=cjk_only,
+                                        progress=lambda done, total: bars("tracing glyphs", done, total))
     finally:
         bars.close()
-    for path, why in [*skipped, *report.skipped]:
+    for path, why in report.skipped:
         warn(f"skipped {path}: {why}")
     extra = (f" + {len(report.added)} punctuation in the writer's weight + {len(report.latin)} Latin/digits "
              f"(DejaVu Sans, Bitstream Vera licence)" if report.added or report.latin else "")
@@ -60,16 +50,9 @@ def show(
     columns: int = typer.Option(12, help="characters per line", callback=bounded(1, 1000)),
 ) -> None:
     """Set a text in a font (as FreeType renders it) and save the page."""
-    from glyph.font import render_text
-    from glyph.imageio import write_image
+    from glyph.font import write_text_preview
 
-    if not font.is_file():
-        raise GlyphError(f"{font} does not exist; give a .otf or .ttf file")
-    if not 8 <= size <= 1024:
-        raise GlyphError(f"--size must be between 8 and 1024 pixels, got {size}")
-    check_output_file(out_path, image=True)
-    write_image(out_path, render_text(font, text, size, columns))
-    info(f"wrote {out_path}")
+    info(f"wrote {write_text_preview(font, text, out_path, size, columns)}")
 
 
 @app.command("install")

@@ -8,15 +8,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from glyph.registry import method_info, method_row
+from glyph.loader import get_registry
+from glyph.registry import failure_rows, method_info, method_rows, plugin_rows
 
 from .console import out, warn
-
-
-def _registry():
-    from glyph.loader import get_registry
-
-    return get_registry()
 
 
 def _report_failures(registry) -> None:
@@ -24,17 +19,22 @@ def _report_failures(registry) -> None:
         warn(failure.line())
 
 
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table
+
+
 def list_methods(json_out: bool = typer.Option(False, "--json", help="print a JSON array instead of a table")) -> None:
     """List the installed methods: name, task, summary, provider, status and shipped weights."""
-    registry = _registry()
-    rows = [method_row(e) for _, e in sorted(registry.methods.items())]
+    registry = get_registry()
+    rows = method_rows(registry)
     _report_failures(registry)
     if json_out:
         out.print_json(json.dumps(rows))
         return
-    table = Table(title="glyph methods", title_justify="left")
-    for col in ("name", "task", "summary", "provided by", "status", "weights"):
-        table.add_column(col, overflow="fold")
+    table = _table("glyph methods", ("name", "task", "summary", "provided by", "status", "weights"))
     for r in rows:
         table.add_row(r["name"], r["task"], escape(r["summary"]), f"{r['provider']} {r['version']}",
                       r["status"], r["weights"])
@@ -47,7 +47,7 @@ def info_command(
     json_out: bool = typer.Option(False, "--json", help="print JSON instead of text"),
 ) -> None:
     """Show a method's inputs, run options, config fields (types, defaults), presets and paper."""
-    entry = _registry().method(method)
+    entry = get_registry().method(method)
     data = method_info(entry)
     if json_out:
         out.print_json(json.dumps(data, default=str))
@@ -66,9 +66,7 @@ def info_command(
         ("run options", data["run_options"], ("option", "type", "default", "help")),
         ("config fields", data["config"], ("name", "type", "default", "help")),
     ):
-        table = Table(title=title, title_justify="left")
-        for c in cols:
-            table.add_column(c, overflow="fold")
+        table = _table(title, cols)
         for r in rows:
             table.add_row(*(escape(str(r[c])) for c in cols))
         out.print(table)
@@ -83,22 +81,13 @@ def plugins_command(
     json_out: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """List loaded plugins: distribution, version, hooks, what each registered, and load errors."""
-    registry = _registry()
-    plugins = [
-        {"name": r.provider.plugin, "distribution": r.provider.dist, "version": r.provider.version,
-         "builtin": r.provider.builtin, "hooks": r.hooks, "registered": r.registered}
-        for r in registry.plugins if all_ or not r.provider.builtin
-    ]
-    failures = [
-        {"name": f.plugin, "distribution": f.dist, "version": f.version, "stage": f.stage, "error": f.error}
-        for f in registry.failures
-    ]
+    registry = get_registry()
+    plugins, failures = plugin_rows(registry, builtin=all_), failure_rows(registry)
     if json_out:
         out.print_json(json.dumps({"plugins": plugins, "errors": failures}))
         return
-    table = Table(title="glyph plugins" + ("" if all_ else " (add --all for built-ins)"), title_justify="left")
-    for col in ("plugin", "distribution", "hooks", "registered"):
-        table.add_column(col, overflow="fold")
+    table = _table("glyph plugins" + ("" if all_ else " (add --all for built-ins)"),
+                   ("plugin", "distribution", "hooks", "registered"))
     for p in plugins:
         reg = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["registered"].items())
         table.add_row(p["name"], f"{p['distribution']} {p['version']}", ", ".join(p["hooks"]), reg)

@@ -58,7 +58,7 @@ def build_app() -> typer.Typer:
     app.callback()(root)
     listing.install(app)
     registry = get_registry()
-    app.add_typer(run.build_run_app(registry), name="run")
+    app.add_typer(run.build_run_app(), name="run")
     app.add_typer(data.app, name="data")
     app.add_typer(font.app, name="font")
     train.install(app)

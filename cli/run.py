@@ -4,41 +4,26 @@ from __future__ import annotations
 
 import enum
 import inspect
-import types
-import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from glyph.config import apply_overrides
 from glyph.errors import GlyphError
+from glyph.loader import get_registry
 from glyph.method import RunContext, RunOption, RunReport, run_options
-from glyph.registry import Entry, Registry
+from glyph.registry import Entry
 
 from . import console
 from .console import error, info, out, warn
 
 
-def _cli_type(tp: Any) -> tuple[Any, dict[str, str] | None]:
-    """The Typer type for an annotation; for a Literal, an Enum and the map back to its values."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        tp = args[0] if len(args) == 1 else str
-    if typing.get_origin(tp) is Literal:
-        values = [str(a) for a in typing.get_args(tp)]
-        # An Enum works with every Typer release; Literal support is recent.
-        return enum.Enum("Choice", {v: v for v in values}, type=str), {v: v for v in values}
-    if tp in (bool, int, float, str, Path):
-        return tp, None
-    return str, None
-
-
-def _parameter(spec: RunOption) -> tuple[inspect.Parameter, dict[str, str] | None]:
-    tp, choices = _cli_type(spec.type)
-    long = spec.opt.flag or "--" + spec.name.replace("_", "-")
-    decls = [long] if tp is not bool else [f"{long}/--no-{long[2:]}"]
+def _parameter(spec: RunOption) -> inspect.Parameter:
+    """The keyword parameter that gives Typer one method option; a Literal's choices become an Enum (every Typer
+    release takes an Enum; Literal support is recent)."""
+    tp = enum.Enum("Choice", {v: v for v in spec.choices}, type=str) if spec.choices else spec.plain_type
+    decls = [spec.flag] if tp is not bool else [f"{spec.flag}/--no-{spec.flag[2:]}"]
     if spec.opt.short:
         decls.append(spec.opt.short)
     help_text = spec.opt.help
@@ -47,8 +32,7 @@ def _parameter(spec: RunOption) -> tuple[inspect.Parameter, dict[str, str] | Non
     option = typer.Option(*decls, help=help_text, show_default=spec.config_default is None)
     annotation = Annotated[tp if spec.required or spec.default is not None else tp | None, option]
     default = inspect.Parameter.empty if spec.required else spec.default
-    return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=annotation), choices
+    return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
 def print_report(report: RunReport) -> int:
@@ -73,14 +57,8 @@ def print_report(report: RunReport) -> int:
 def make_command(entry: Entry) -> typer.models.CommandFunctionType:
     """A Typer command function for ``glyph run NAME``, with a signature built from the method's."""
     method_cls = entry.obj
-    specs = run_options(method_cls)
     presets = entry.catalogue.get("presets") or {}
-    params, choices = [], {}
-    for spec in specs:
-        param, mapping = _parameter(spec)
-        params.append(param)
-        if mapping:
-            choices[spec.name] = mapping
+    params = [_parameter(spec) for spec in run_options(method_cls)]
     if presets:
         preset_enum = enum.Enum("Preset", {p: p for p in sorted(presets)}, type=str)
         params.append(inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
@@ -94,26 +72,15 @@ def make_command(entry: Entry) -> typer.models.CommandFunctionType:
         int | None, typer.Option(help="override the global --seed for this run")]))
 
     def command(**kwargs: Any) -> None:
+        from glyph.api import load_for_run
         from glyph.device import validate_device_spec
 
-        preset = kwargs.pop("preset", None)
+        kwargs = {k: v.value if isinstance(v, enum.Enum) else v for k, v in kwargs.items()}  # Choice, Preset
+        preset, weights = kwargs.pop("preset", None), kwargs.pop("weights", None)
         device, seed = kwargs.pop("device"), kwargs.pop("seed")
-        for name in choices:
-            if isinstance(kwargs.get(name), enum.Enum):
-                kwargs[name] = kwargs[name].value
-        weights = kwargs.pop("weights", None)
         ctx = RunContext(device=validate_device_spec(device) if device else console.STATE.device,
                          seed=seed if seed is not None else console.STATE.seed, precision=console.STATE.precision)
-        if method_cls.trainable:
-            if preset is not None:
-                raise GlyphError("--preset applies to training; a trained method's config comes from its weights")
-            method = load_trained(entry, weights, ctx)
-        else:
-            config = method_cls.Config()
-            if preset is not None:
-                name = preset.value if isinstance(preset, enum.Enum) else preset
-                config = apply_overrides(config, presets[name], f"preset '{name}'")
-            method = method_cls(config)
+        method = load_for_run(entry.name, weights, preset=preset, device=ctx.device, precision=ctx.precision)
         ctx.progress = bars = console.TaskBars()
         try:
             method.run(ctx, **kwargs)
@@ -134,17 +101,6 @@ def make_command(entry: Entry) -> typer.models.CommandFunctionType:
     return command
 
 
-def load_trained(entry: Entry, weights: Path | None, ctx: RunContext) -> Any:
-    """The method with weights from ``weights`` (a run folder) or the weights shipped with it: :func:`glyph.load`,
-    the call a Python user makes."""
-    import glyph
-
-    if weights is None and entry.obj.shipped_weights() is None:
-        raise GlyphError(f"method '{entry.name}' has no shipped weights; train it with `glyph train {entry.name} "
-                         f"--data ...` and pass --weights runs/{entry.name}")
-    return glyph.load(entry.name, weights, device=ctx.device, precision=ctx.precision)
-
-
 class MethodGroup(TyperGroup):
     """``glyph run``: one command per registered method, built only when it is run.
 
@@ -155,15 +111,11 @@ class MethodGroup(TyperGroup):
 
     def list_commands(self, ctx: Any) -> list[str]:
         """The registered methods' names, sorted."""
-        from glyph.loader import get_registry
-
         return sorted(get_registry().methods)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         """A built command, or a stand-in that carries only the method's summary (for help listings)."""
         import click
-
-        from glyph.loader import get_registry
 
         if cmd_name in self.commands:
             return self.commands[cmd_name]
@@ -175,8 +127,6 @@ class MethodGroup(TyperGroup):
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         """Resolve the method named first in ``args`` and build its command (a GlyphError if it cannot be)."""
-        from glyph.loader import get_registry
-
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in self.commands:
             entry = get_registry().method(name)  # raises GlyphError naming `glyph list`
@@ -196,7 +146,7 @@ def build_command(entry: Entry) -> Any:
     return typer.main.get_command(probe)
 
 
-def build_run_app(registry: Registry) -> typer.Typer:
+def build_run_app() -> typer.Typer:
     """The ``glyph run`` group; its commands are built when run (see :class:`MethodGroup`)."""
     return typer.Typer(cls=MethodGroup, no_args_is_help=True,
                        help="Run a method: `glyph run METHOD --help` shows its options.",

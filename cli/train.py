@@ -10,19 +10,13 @@ from pathlib import Path
 
 import typer
 
-from glyph.device import PRECISION_HELP
-from glyph.errors import GlyphError
+from glyph.device import PRECISION_HELP, PRECISIONS
 
 from . import console
 from .console import info
 from .options import COUNT, SIZE, bounded
 
-
-class PrecisionOpt(StrEnum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
+PrecisionOpt = StrEnum("PrecisionOpt", {p: p for p in PRECISIONS})  # Typer shows the choices of an Enum
 
 
 def _nproc(args: list[str], n: int) -> None:
@@ -119,34 +113,16 @@ def export(
                                       callback=bounded(0, above=True)),
 ) -> None:
     """Write the weights a run needs to generate (EMA, no discriminator, no optimizer) as a slim run folder."""
-    from glyph.checkpoint import RunDir, export_inference
-    from glyph.loader import get_registry
+    from glyph.api import export as export_run
 
-    src = RunDir(run)
-    config = src.read_config()
-    cls = get_registry().method(config["method"]).obj
-    if out.exists() and any(out.iterdir()):
-        raise GlyphError(f"{out} exists and is not empty; choose a new folder")
-    ckpt = None
-    if checkpoint == "best":
-        ckpt = src.best_checkpoint()
-        if ckpt is None:
-            raise GlyphError(f"{run} has no best checkpoint (train with evaluation enabled)")
-    elif checkpoint:
-        ckpt = src.ckpt_root / checkpoint
-        if not ckpt.is_dir():
-            raise GlyphError(f"{run} has no checkpoint {checkpoint}; see {src.ckpt_root}")
-    parts = cls.inference_parts if cls.inference_parts is not None else cls.parts
-    written = export_inference(run, out, tuple(parts), half=not full, checkpoint=ckpt, max_file_mb=max_file_mb)
-    size = sum(p.stat().st_size for p in written) / 1e6
-    files = f", {len(written) - 1} weight files" if len(written) - 1 > len(parts) else ""
-    info(f"wrote {out} ({', '.join(parts)}; {size:.1f} MB{files}); use it with: glyph run {config['method']} "
-         f"--weights {out}")
+    done = export_run(run, out, half=not full, checkpoint=checkpoint, max_file_mb=max_file_mb)
+    weight_files = len(done.files) - 1
+    files = f", {weight_files} weight files" if weight_files > len(done.parts) else ""
+    info(f"wrote {out} ({', '.join(done.parts)}; {done.megabytes:.1f} MB{files}); use it with: glyph run "
+         f"{done.method} --weights {out}")
 
 
 def install(app: typer.Typer) -> None:
     """Add ``glyph train`` and ``glyph export``."""
     app.command("train")(train)
     app.command("export")(export)
-
-

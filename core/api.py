@@ -95,6 +95,38 @@ def load(method: str, weights: str | Path | None = None, device: str = "auto", p
     return model
 
 
+def load_for_run(method: str, weights: str | Path | None = None, *, preset: str | None = None, device: str = "auto",
+                 precision: str = "auto") -> Method:
+    """The method as ``glyph run METHOD`` runs it: one that trains with the weights of ``weights`` (a run folder)
+    or the shipped ones, as :func:`load` gives it; one that does not train built from its Config with the named
+    ``preset`` (from the catalogue) applied.
+
+    :raises GlyphError: an unknown method or preset, a ``preset`` for a method that trains (its config comes
+        from its weights), a method that trains without shipped weights and no ``weights``.
+    """
+    from .config import apply_overrides
+    from .errors import did_you_mean
+    from .loader import get_registry
+
+    entry = get_registry().method(method)
+    cls = entry.obj
+    if cls.trainable:
+        if preset is not None:
+            raise GlyphError("--preset applies to training; a trained method's config comes from its weights")
+        if weights is None and cls.shipped_weights() is None:
+            raise GlyphError(f"method '{method}' has no shipped weights; train it with `glyph train {method} "
+                             f"--data ...` and pass --weights runs/{method}")
+        return load(method, weights, device=device, precision=precision)
+    config = cls.Config()
+    if preset is not None:
+        presets = entry.catalogue.get("presets") or {}
+        if preset not in presets:
+            raise GlyphError(f"method '{method}' has no preset '{preset}'{did_you_mean(preset, presets)}; "
+                             f"presets: {', '.join(presets) or 'none'}")
+        config = apply_overrides(config, presets[preset], f"preset '{preset}'")
+    return cls(config)
+
+
 def pil_images(images: torch.Tensor, glyphs: bool = True) -> list[Image.Image]:
     """``[N, C, H, W]`` in [0, 1] (1 = ink when ``glyphs``) -> PIL images as shown: dark ink on white paper."""
     from .generate import to_display
@@ -232,6 +264,57 @@ def train(method: str, data: str | Path | None = None, *, out: str | Path | None
 
         shutdown()
     return Trained(method, run_dir, reason, trainer.step_no, int(cfg.steps), trainer.stop_signal)
+
+
+@dataclass
+class Exported:
+    """What :func:`export` wrote: a slim run folder for ``method`` with the weights of ``parts``; ``files`` are the
+    weight files, then ``config.json``."""
+
+    method: str
+    out: Path
+    parts: tuple[str, ...]
+    files: list[Path]
+
+    @property
+    def megabytes(self) -> float:
+        """The size of the files written, in MB (10^6 bytes)."""
+        return sum(p.stat().st_size for p in self.files) / 1e6
+
+
+def export(run: str | Path, out: str | Path, *, half: bool = True, checkpoint: str | None = None,
+           max_file_mb: float | None = None) -> Exported:
+    """Write the weights a run needs to generate (EMA, no discriminator, no optimizer) as a slim run folder that
+    loads like the run; ``glyph export`` is this call.
+
+    :param run: a run folder of :func:`train`.
+    :param out: a new (or empty) folder.
+    :param half: store fp16, half the size; False keeps fp32.
+    :param checkpoint: ``step-NNNNNN``, ``best``, or None for the run's latest weights.
+    :param max_file_mb: split each part's weights into files of at most this many MB (for transfer limits).
+    :raises GlyphError: ``run`` is not a run, ``out`` holds files, the checkpoint does not exist.
+    """
+    from .checkpoint import RunDir, export_inference
+    from .loader import get_registry
+
+    src = RunDir(run)
+    config = src.read_config()
+    cls = get_registry().method(config["method"]).obj
+    dest = Path(out)
+    if dest.exists() and any(dest.iterdir()):
+        raise GlyphError(f"{out} exists and is not empty; choose a new folder")
+    ckpt = None
+    if checkpoint == "best":
+        ckpt = src.best_checkpoint()
+        if ckpt is None:
+            raise GlyphError(f"{run} has no best checkpoint (train with evaluation enabled)")
+    elif checkpoint:
+        ckpt = src.ckpt_root / checkpoint
+        if not ckpt.is_dir():
+            raise GlyphError(f"{run} has no checkpoint {checkpoint}; see {src.ckpt_root}")
+    parts = tuple(cls.inference_parts if cls.inference_parts is not None else cls.parts)
+    files = export_inference(run, dest, parts, half=half, checkpoint=ckpt, max_file_mb=max_file_mb)
+    return Exported(config["method"], dest, parts, files)
 
 
 @dataclass

@@ -260,6 +260,37 @@ class RunOption:
     opt: Opt
     config_default: Any = None  # set when the option overrides a Config field of the same name
 
+    @property
+    def flag(self) -> str:
+        """The option on the command line: :attr:`Opt.flag`, else ``--name`` with dashes for underscores."""
+        return self.opt.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def plain_type(self) -> Any:
+        """What a command line parses the value as: bool, int, float, str or Path (``X | None`` counts as ``X``;
+        a Literal as str, see :attr:`choices`; anything else as str)."""
+        tp = _without_none(self.type)
+        return tp if tp in (bool, int, float, str, Path) else str
+
+    @property
+    def choices(self) -> list[str] | None:
+        """The allowed values, as text, of an option typed ``Literal[...]`` (or ``Literal[...] | None``); else None."""
+        import typing
+
+        tp = _without_none(self.type)
+        return [str(a) for a in typing.get_args(tp)] if typing.get_origin(tp) is typing.Literal else None
+
+
+def _without_none(tp: Any) -> Any:
+    """``X`` for ``X | None``; str for a union of several types (a command line gives text); else ``tp``."""
+    import types
+    import typing
+
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else str
+    return tp
+
 
 # Options ``glyph run NAME`` adds to every method's own: a method's run() may not take these names.
 HOST_OPTIONS = frozenset({"preset", "weights", "device", "seed"})

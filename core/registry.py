@@ -171,6 +171,29 @@ def method_row(entry: Entry) -> dict[str, Any]:
     }
 
 
+def method_rows(registry: Registry) -> list[dict[str, Any]]:
+    """:func:`method_row` for every registered method, sorted by name: the rows of ``glyph list``."""
+    return [method_row(e) for _, e in sorted(registry.methods.items())]
+
+
+def plugin_rows(registry: Registry, builtin: bool = False) -> list[dict[str, Any]]:
+    """The loaded plugins as JSON-ready dicts (name, distribution, version, builtin, hooks, registered), for
+    ``glyph plugins``; glyph's own only with ``builtin``."""
+    return [
+        {"name": r.provider.plugin, "distribution": r.provider.dist, "version": r.provider.version,
+         "builtin": r.provider.builtin, "hooks": r.hooks, "registered": r.registered}
+        for r in registry.plugins if builtin or not r.provider.builtin
+    ]
+
+
+def failure_rows(registry: Registry) -> list[dict[str, Any]]:
+    """The plugins that failed to load as JSON-ready dicts (name, distribution, version, stage, error)."""
+    return [
+        {"name": f.plugin, "distribution": f.dist, "version": f.version, "stage": f.stage, "error": f.error}
+        for f in registry.failures
+    ]
+
+
 def method_info(entry: Entry) -> dict[str, Any]:
     """Everything ``glyph info`` shows, as a JSON-ready dict."""
     from .config import type_name
@@ -187,7 +210,7 @@ def method_info(entry: Entry) -> dict[str, Any]:
         ema_parts=list(cls.ema_parts),
         inputs=dict(cls.inputs),
         run_options=[
-            {"option": o.opt.flag or "--" + o.name.replace("_", "-"), "type": type_name(o.type),
+            {"option": o.flag, "type": type_name(o.type),
              "default": o.config_default if o.config_default is not None
              else (None if o.required else o.default), "required": o.required, "help": o.opt.help}
             for o in run_options(cls)

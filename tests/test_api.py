@@ -58,7 +58,7 @@ def test_a_sampler_draws_what_the_cli_draws_with_the_same_seed(name, tmp_path):
     assert all(np.array_equal(pixels(a), pixels(b)) for a, b in zip(images, again, strict=True))
 
     extra = ["--steps", "4"] if name == "ddpm" else []
-    cli("--seed", "7", "run", name, "--n", "3", "--out-dir", str(tmp_path / "cli"), *extra)
+    cli("--seed", "7", "--precision", "fp32", "run", name, "--n", "3", "--out-dir", str(tmp_path / "cli"), *extra)
     for i, im in enumerate(images):
         assert np.array_equal(pixels(im), pixels(tmp_path / "cli" / f"{i:06d}.png")), i
 
@@ -109,6 +109,36 @@ def test_train_returns_what_it_did_and_a_run_that_loads(tmp_path):
         glyph.train("dcgan", "embedded", out=run)
     with pytest.raises(glyph.GlyphError, match="keeps its config"):
         glyph.train("dcgan", out=run, resume=True, preset="tiny")
+
+
+def test_export_and_load_for_run_are_what_glyph_export_and_glyph_run_call(tmp_path):
+    from glyph.api import export, load_for_run
+
+    run = tmp_path / "run"
+    glyph.train("dcgan", "embedded", out=run, preset="tiny", steps=2, train_overrides={"sample_every": 0})
+    done = export(run, tmp_path / "slim")
+    assert (done.method, done.parts, done.files[-1].name) == ("dcgan", ("G",), "config.json")
+    assert done.megabytes > 0 and len(load_for_run("dcgan", done.out, device="cpu").sample(1)) == 1
+    for call, message in [(lambda: export(run, tmp_path / "slim"), "not empty"),
+                          (lambda: export(run, tmp_path / "b", checkpoint="best"), "no best checkpoint"),
+                          (lambda: load_for_run("dcgan", run, preset="tiny"), "--preset applies to training"),
+                          (lambda: load_for_run("filter", preset="nope"), "no preset 'nope'")]:
+        with pytest.raises(glyph.GlyphError, match=message):
+            call()
+    assert load_for_run("filter", preset="soft").config != glyph.get_method("filter").Config()
+
+
+def test_the_rows_glyph_list_and_plugins_print_come_from_the_registry():
+    from glyph.method import run_options
+    from glyph.registry import failure_rows, method_rows, plugin_rows
+
+    registry = glyph.get_registry()
+    assert [r["name"] for r in method_rows(registry)] == sorted(registry.methods)
+    assert plugin_rows(registry) == [] and {r["name"] for r in plugin_rows(registry, builtin=True)} >= {"dcgan"}
+    assert failure_rows(registry) == [{"name": f.plugin, "distribution": f.dist, "version": f.version,
+                                       "stage": f.stage, "error": f.error} for f in registry.failures]
+    ink = next(o for o in run_options(glyph.get_method("filter")) if o.name == "ink")
+    assert (ink.flag, ink.plain_type, ink.choices) == ("--ink", str, ["dark", "light", "auto"])
 
 
 def test_evaluate_returns_the_numbers_and_protocol_the_cli_writes(tmp_path):

@@ -1,7 +1,8 @@
 """Fonts out: trace generated glyph bitmaps into outlines and build installable OpenType fonts.
 
-``glyph font build DIR --name "My Hand" --out myhand.otf`` -> :func:`build_font` on :func:`glyphs_from_folder`;
-``glyph font show`` -> :func:`render_text`; ``glyph font install`` -> :func:`install_font`.
+``glyph font build DIR --name "My Hand" --out myhand.otf`` -> :func:`build_font_from_folder` (:func:`build_font`
+on :func:`glyphs_from_folder`); ``glyph font show`` -> :func:`write_text_preview` (:func:`render_text`);
+``glyph font install`` -> :func:`install_font`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import shutil
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,10 @@ import numpy as np
 from ..errors import GlyphError
 from .build import FontReport, build_font
 
-__all__ = ["FontReport", "build_font", "check_font_file", "glyphs_from_folder", "install_font", "render_text"]
+__all__ = ["FontReport", "build_font", "build_font_from_folder", "check_font_file", "glyphs_from_folder",
+           "install_font", "render_text", "write_text_preview"]
+
+INKS = ("auto", "dark", "light")
 
 
 def glyphs_from_folder(folder: str | Path, ink: str = "auto") -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
@@ -82,6 +87,46 @@ def render_text(font: str | Path, text: str, size: int = 64, columns: int = 12) 
     if not cells:
         raise GlyphError(f"{Path(font).name} has none of the characters of the text")
     return typeset(text, cells, columns=columns)
+
+
+def build_font_from_folder(folder: str | Path, out: str | Path, family: str, style: str = "Regular", em: int = 1000,
+                           *, ink: str = "auto", cjk_only: bool = False,
+                           progress: Callable[[int, int], None] | None = None) -> FontReport:
+    """A font of the glyph images in ``folder`` (:func:`glyphs_from_folder`) written to ``out`` (:func:`build_font`),
+    with every argument checked before any tracing starts.
+
+    :param ink: the images' ink: ``auto``, ``dark`` (on white) or ``light``.
+    :returns: the build's report; its ``skipped`` lists the files of ``folder`` not used, then the characters the
+        build left out.
+    :raises GlyphError: a bad ``ink``, an ``out`` not named .otf or .ttf or not writable, no usable image.
+    """
+    from ..paths import check_output_file
+
+    if ink not in INKS:
+        raise GlyphError(f"--ink {ink!r}: use auto, dark or light")
+    if Path(out).suffix.lower() not in (".otf", ".ttf"):
+        raise GlyphError(f"give the font file a .otf (CFF outlines) or .ttf (TrueType outlines) name, not "
+                         f"{Path(out).name}")
+    check_output_file(out)
+    bitmaps, unused = glyphs_from_folder(folder, ink)
+    report = build_font(bitmaps, out, family, style, em, cjk_only=cjk_only, progress=progress)
+    report.skipped = [*unused, *report.skipped]
+    return report
+
+
+def write_text_preview(font: str | Path, text: str, out: str | Path, size: int = 64, columns: int = 12) -> Path:
+    """Set ``text`` in ``font`` (:func:`render_text`) and save the page as the image ``out``; returns ``out``.
+
+    :raises GlyphError: ``font`` is not a file, ``out`` cannot be written, the font has none of the characters.
+    """
+    from ..imageio import write_image
+    from ..paths import check_output_file
+
+    if not Path(font).is_file():
+        raise GlyphError(f"{font} does not exist; give a .otf or .ttf file")
+    check_output_file(out, image=True)
+    write_image(Path(out), render_text(font, text, size, columns))
+    return Path(out)
 
 
 FONT_SUFFIXES = (".otf", ".ttf", ".otc", ".ttc")
