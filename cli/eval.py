@@ -153,16 +153,18 @@ def restore(
     json_out: Path = typer.Option(None, "--json", help="write every row and the protocol as JSON"),
     pictures: Path = typer.Option(None, help="folder for one sheet per split: damaged | restored | clean"),
     judge: Path = typer.Option(None, help="judge folder (default: the judge shipped with glyph)"),
+    uncertainty: str = typer.Option("auto", help="the restorer's uncertainty for its flags: auto, mc, tta or none"),
 ) -> None:
-    """Restoration of held-out glyphs under seeded damage: damaged input, template copy, restored, clean."""
+    """Restoration of held-out glyphs under seeded damage: damaged input, template copy, restored, clean; with
+    ink kept and invented, changed characters and how many of them the restorer's flags catch."""
     from glyph.eval.restore import run_restore
 
     bars = console.TaskBars()
     try:
         result = run_restore(data, method=method, weights=weights, splits=splits, per_writer=per_writer,
                              damage_seed=damage_seed, k=k, strength=strength, metrics=metrics, template=template,
-                             pictures=pictures, judge=judge, device=console.STATE.device, seed=console.STATE.seed,
-                             progress=bars)
+                             pictures=pictures, judge=judge, uncertainty=uncertainty, device=console.STATE.device,
+                             seed=console.STATE.seed, progress=bars)
     finally:
         bars.close()
     _print_result(result, json_out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -68,11 +70,19 @@ def test_restore_a_folder_with_a_comparison_sheet(trained, tmp_path):
     r = run_glyph("run", "restorecae", "--weights", str(run), "--input", str(pairs / "damaged"), "--out", str(out),
                   "--compare", str(tmp_path / "sheet.png"), "--clean", str(pairs / "clean"))
     assert r.code == 0, r.err
-    restored = sorted(out.rglob("*.png"))
-    assert len(restored) == 6 and read_image(restored[0])[0].shape[:2] == (64, 64)
-    assert "L1 restored" in r.out and "SSIM restored" in r.out
+    restored = sorted(p for p in out.rglob("*.png") if "uncertainty" not in p.parts)
+    maps = sorted((out / "uncertainty").rglob("*.png"))
+    assert len(restored) == len(maps) == 6 and read_image(restored[0])[0].shape[:2] == (64, 64)
+    assert [p.relative_to(out / "uncertainty") for p in maps] == [p.relative_to(out) for p in restored]
+    assert "L1 restored" in r.out and "SSIM restored" in r.out and "ink kept" in r.out and "flagged" in r.out
+    report = json.loads((out / "report.json").read_text())
+    assert report["uncertainty"] == "tta" and len(report["glyphs"]) == 6  # the tiny preset has no dropout
+    first = report["glyphs"][0]
+    assert first["char_from"] == "file name" and first["read_as"] and 0 <= first["ink_kept"] <= 1
+    assert isinstance(first["flags"], list) and report["flagged"] == sum(bool(g["flags"]) for g in report["glyphs"])
     sheet = read_image(tmp_path / "sheet.png")[0]
-    assert sheet.shape[1] >= 12 * 64 and sheet.shape[0] >= 2 * 64  # 4 (damaged, restored, clean) triples a row
+    # one labelled row per glyph: damaged | restored | uncertainty | clean | read as, at twice the size
+    assert sheet.shape[0] >= 6 * 128 and sheet.shape[1] >= 5 * 128
 
 
 def test_restore_without_templates_and_with_chars(trained, tmp_path):
@@ -90,7 +100,8 @@ def test_restore_without_templates_and_with_chars(trained, tmp_path):
     ([], "give --input"),
     (["--input", "{missing}"], "does not exist"),
     (["--input", "{empty}"], "no images in"),
-    (["--input", "{damaged}", "--chars", "永"], "--chars has 1 characters for 6 images"),
+    (["--input", "{damaged}", "--uncertainty", "mc"], "trained without dropout"),
+    (["--input", "{damaged}", "--uncertainty", "wild"], "use auto, mc or tta"),
     (["--input", "{damaged}", "--ink", "blue"], "--ink 'blue'"),
 ])
 def test_bad_input_gets_one_line(trained, tmp_path, args, message):
@@ -101,6 +112,34 @@ def test_bad_input_gets_one_line(trained, tmp_path, args, message):
     args = [subs.get(a, a) for a in args]
     r = run_glyph("run", "restorecae", "--weights", str(run), *args, "--out", str(tmp_path / "o"))
     assert r.code == 1 and message in r.err and "Traceback" not in r.err
+
+
+def test_short_chars_a_page_a_strip_and_a_clean_glyph_get_lines_and_the_rest_is_restored(trained, tmp_path):
+    import numpy as np
+
+    from glyph.imageio import write_image
+
+    run, pairs = trained
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for p in sorted((pairs / "damaged").rglob("*.png"))[:3]:
+        (inputs / p.name).write_bytes(p.read_bytes())
+    clean = sorted((pairs / "clean").rglob("*.png"))[0]
+    (inputs / "9clean.png").write_bytes(clean.read_bytes())
+    page = np.ones((640, 640, 3), np.float32)  # a colour photo of a page: a 5 x 5 grid of dark blocks
+    for y in range(5):
+        for x in range(5):
+            page[40 + 120 * y:110 + 120 * y, 40 + 120 * x:110 + 120 * x] = (0.3, 0.2, 0.1)
+    write_image(inputs / "8page.png", page)
+    write_image(inputs / "7strip.png", np.ones((64, 400), np.float32))
+    r = run_glyph("run", "restorecae", "--weights", str(run), "--input", str(inputs), "--out", str(tmp_path / "o"),
+                  "--chars", "永永永")  # file-name order: 7strip, 8page, 9clean get them
+    assert r.code == 0, r.err
+    assert "--chars has 3 characters for 6 images" in r.err and "the rest take theirs from the file names" in r.err
+    assert "many characters" in r.err and "too long and thin" in r.err and "Traceback" not in r.err
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert [g["char_from"] for g in report["glyphs"]] == ["--chars", "file name", "file name", "file name"]
+    assert report["glyphs"][0]["char"] == "永"
 
 
 def test_eval_restore_measures_damaged_restored_and_clean(trained, tmp_path):
@@ -117,6 +156,14 @@ def test_eval_restore_measures_damaged_restored_and_clean(trained, tmp_path):
     record = json.loads(out.read_text())
     rows = {row["system"]: row for row in record["rows"]}
     assert list(rows) == ["clean", "damaged", "template copy", "restorecae", "restorecae without template"]
+    restored = rows["restorecae"]
+    for key in ("ink_kept", "ink_invented", "changed_char", "flag_rate", "flagged_changed"):
+        assert restored[key] is None or 0 <= restored[key] <= 1, key  # None: nothing to count (a 6-step model)
+    assert restored["ink_kept"] is not None and restored["changed_char"] is not None
+    assert rows["damaged"]["ink_kept"] == 1 and "flag_rate" not in rows["damaged"]
+    calibrated = restored["uncertainty"]  # a 6-step model's map says little; the shipped one's: the card
+    assert 0 <= calibrated["pixel_auroc"] <= 1 and -1 <= calibrated["glyph_spearman"] <= 1
+    assert calibrated["kind"] == record["protocol"]["uncertainty"] == "tta"
     assert "l1" not in rows["clean"] and 0 <= rows["clean"]["content_acc"] <= 1  # only what the judge reads
     assert rows["damaged"]["l1"] > 0 and rows["damaged"]["glyphs"] == rows["restorecae"]["glyphs"] > 0
     assert record["protocol"]["damage_seed"] == 0
@@ -141,3 +188,5 @@ def test_shipped_weights_restore_the_bundled_rubbings(tmp_path):
     assert len(list((tmp_path / "restored").glob("*.png"))) == 8 and (tmp_path / "s.png").stat().st_size > 0
     numbers = dict(line.split(": ") for line in r.out.splitlines() if line.startswith(("L1 damaged", "L1 restored")))
     assert float(numbers["L1 restored"]) < 0.6 * float(numbers["L1 damaged"])  # visibly closer to the clean glyphs
+    r = run_glyph("run", "restorecae", "--input", "example:inscription/clean", "--out", str(tmp_path / "again"))
+    assert r.code == 0 and "8 input(s) look undamaged already" in r.err

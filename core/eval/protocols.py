@@ -85,5 +85,5 @@ def split_names(splits: str | list[str] | tuple[str, ...], allowed: tuple[str, .
 
 
 def number(value: Any) -> str:
-    """A table cell for a metric value, ``-`` when it was not measured."""
-    return "-" if value is None else f"{value:.4f}"
+    """A table cell for a metric value, ``-`` when it was not measured (or could not be: NaN)."""
+    return "-" if value is None or value != value else f"{value:.4f}"

@@ -79,11 +79,49 @@ def picture(sets: dict[str, GlyphData], n: int = 12, writers: int = 4) -> Any:
     return 1.0 - tile(np.concatenate(rows), cols=n)
 
 
+TRUST = ("ink_kept", "ink_invented", "changed_char", "flagged_changed", "flag_rate")
+
+
+def trust_numbers(sets: dict[str, GlyphData], system: str, judge: Any, uncertainty: torch.Tensor | None = None
+                  ) -> dict[str, float | None]:
+    """Evidence numbers of one system's outputs against the clean glyphs (see :mod:`glyph.eval.trust`).
+
+    ``ink_kept``: share of the clean ink that survived the damage and the output keeps; ``ink_invented``: share of
+    the output's ink away from any clean ink; ``changed_char``: among glyphs the judge reads right when clean, the
+    share whose output it reads as another character. For restorations (``uncertainty`` given or not) also
+    ``flag_rate``, the share :func:`glyph.eval.trust.assess` flags, and ``flagged_changed``, the share of the
+    changed characters it flags. None where there is nothing to count (no ink, no changed character).
+    """
+    from .trust import assess, ink_invented, ink_kept, judge_read
+
+    def floats(name: str) -> torch.Tensor:
+        return sets[name].images.float() / 255
+
+    clean, damaged, out = floats(CLEAN), floats(DAMAGED), floats(system)
+    results = {"ink_kept": float(ink_kept(clean, damaged, out).nanmean()),
+               "ink_invented": float(ink_invented(clean, out).nanmean())}
+    names = sets[CLEAN].classes["char"]
+    index = {c: i for i, c in enumerate(judge.chars)}
+    truth = torch.tensor([index.get(names[int(c)], -1) for c in sets[CLEAN].labels["char"]])
+    read_clean, _ = judge_read(judge, clean)
+    read_out, _ = judge_read(judge, out)
+    right = read_clean == truth
+    changed = right & (read_out != read_clean)
+    results["changed_char"] = float(changed.sum() / right.sum().clamp(min=1))
+    if system.startswith("restored"):
+        given = [names[int(c)] for c in sets[CLEAN].labels["char"]] if system == "restored" else [""] * len(out)
+        flags = torch.tensor([t.flagged for t in assess(damaged, out, given, judge=judge, uncertainty=uncertainty)])
+        results["flag_rate"] = float(flags.float().mean())
+        results["flagged_changed"] = float((flags & changed).sum() / changed.sum()) if changed.any() \
+            else float("nan")
+    return {k: None if v != v else v for k, v in results.items()}  # NaN (nothing to count) is not JSON
+
+
 def run_restore(data: str | Path, *, method: str = "restorecae", weights: str | Path | None = None,
                 splits: str | Sequence[str] = ("UFUC",), per_writer: int = 100, damage_seed: int = 0, k: int = 3,
                 strength: float = 1.0, metrics: str | Sequence[str] = ("psnr", "ssim", "l1", "content_acc"),
                 template: str | None = None, pictures: str | Path | None = None, judge: str | Path | None = None,
-                device: str = "auto", seed: int | None = None,
+                uncertainty: str = "auto", device: str = "auto", seed: int | None = None,
                 progress: Callable[[str, int, int], None] | None = None) -> ProtocolResult:
     """Measure restoration of held-out glyphs under seeded damage; ``glyph eval restore`` is this call.
 
@@ -93,6 +131,8 @@ def run_restore(data: str | Path, *, method: str = "restorecae", weights: str | 
     :param damage_seed: the damage's seed, the same for every system and run.
     :param k: distinct wear operations per glyph; ``strength``: severity (0 none, 1 default, 2 heavy).
     :param pictures: folder for one sheet per split: damaged | restored | clean.
+    :param uncertainty: the restorer's uncertainty for the flags and the calibration numbers: ``auto``, ``mc``,
+        ``tta`` (methods with ``uncertainty_batch``) or ``none``.
     :param progress: called with (task, done, total) per split and system.
     :raises GlyphError: a bad option, a method that cannot restore, a dataset without the split.
     """
@@ -115,7 +155,9 @@ def run_restore(data: str | Path, *, method: str = "restorecae", weights: str | 
     dataset = open_dataset(data)
     ectx = EvalContext(judge_path=judge, device=dev)
     seed = seed or 0
-    result = ProtocolResult(f"restoration: {folder} on {data}", ["split", "system", *names], labels=2)
+    has_maps = uncertainty != "none" and hasattr(model, "uncertainty_batch")
+    kind = model.uncertainty_kind(uncertainty) if has_maps else "none"
+    result = ProtocolResult(f"restoration: {folder} on {data}", ["split", "system", *names, *TRUST], labels=2)
     labels = {"restored": model.name if uses_template else f"{model.name} (no template)",
               "restored blind": f"{model.name} without template"}
     for split in wanted:
@@ -129,16 +171,33 @@ def run_restore(data: str | Path, *, method: str = "restorecae", weights: str | 
             target = Path(pictures) / f"restore-{split.lower()}.png"
             write_image(target, picture(sets))
             result.written.append(target)
+        maps: dict[str, torch.Tensor | None] = {"restored": None, "restored blind": None}
+        calibrated: dict[str, Any] = {}
+        if has_maps:
+            from .trust import calibration
+
+            d, t = sets[DAMAGED].images.float() / 255, sets[TEMPLATE].images.float() / 255
+            for system in [s for s in maps if s in sets]:
+                if progress is not None:
+                    progress(f"{split}: uncertainty", 0, 1)
+                maps[system] = model.uncertainty_batch(d, t if system == "restored" else None, kind, seed=seed)
+                calibrated[system] = calibration(maps[system], sets[system].images.float() / 255,
+                                                 sets[CLEAN].images.float() / 255)
         for i, (system, fake) in enumerate(sets.items()):
             if progress is not None:
                 progress(f"{split}: measuring", i, len(sets))
             # The clean glyphs against themselves: only what the judge reads is informative.
             wanted_metrics = [m for m in names if system != CLEAN or get_registry().metric(m).obj.needs != "pairs"]
             results, skipped = run_metrics(sets[CLEAN], fake, wanted_metrics, ectx)
+            if system != CLEAN:
+                results.update(trust_numbers(sets, system, ectx.judge, maps.get(system)))
             label = labels.get(system, system)
-            result.rows.append({"split": split, "system": label, "glyphs": len(fake), **results, "skipped": skipped})
-            result.cells.append([split, label, *(number(results.get(m)) for m in names)])
+            row = {"split": split, "system": label, "glyphs": len(fake), **results, "skipped": skipped}
+            if system in calibrated:
+                row["uncertainty"] = {"kind": kind, **calibrated[system]}
+            result.rows.append(row)
+            result.cells.append([split, label, *(number(results.get(m)) for m in (*names, *TRUST))])
     result.protocol = {"data": str(data), "fingerprint": dataset.fingerprint(), "weights": str(folder),
                        "template": template, "per_writer": per_writer, "seed": seed, "damage_seed": damage_seed,
-                       "k": k, "strength": strength, "judge": ectx.judge.hash}
+                       "k": k, "strength": strength, "judge": ectx.judge.hash, "uncertainty": kind}
     return result

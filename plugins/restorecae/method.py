@@ -12,6 +12,7 @@ compute for one-channel glyphs); any multiple of 32 by preset.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,11 @@ from .model import RestoreAE
 
 if TYPE_CHECKING:
     from PIL import Image
+
+
+UNCERTAINTY_PASSES = 8
+# Test-time shifts (rows, columns): small enough that a glyph stays inside its frame.
+TTA_SHIFTS = ((0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (1, 1), (-1, -1), (2, 0), (0, -2))
 
 
 @dataclass
@@ -213,6 +219,52 @@ class RestoreCAE(Method):
             out.append(torch.sigmoid(net(d, t).float()).cpu())
         return torch.cat(out) if out else torch.zeros(0, 1, self.config.resolution, self.config.resolution)
 
+    @torch.no_grad()
+    def uncertainty_batch(self, damaged: torch.Tensor, template: torch.Tensor | None = None, kind: str = "auto",
+                          passes: int = UNCERTAINTY_PASSES, seed: int = 0, batch: int = 128) -> torch.Tensor:
+        """Per-pixel uncertainty ``[N, 1, R, R]`` of the restorations of ``damaged``: the standard deviation of
+        ``passes`` restorations that differ only by chance.
+
+        :param kind: ``mc`` (Monte-Carlo dropout: the decoder's dropout left on, a different draw per pass; needs
+            a model trained with ``dropout``), ``tta`` (test-time shifts: input and template moved by a pixel or
+            two, the output moved back) or ``auto`` (mc where the model has dropout, else tta).
+        """
+        net = self.nets["net"].eval()
+        kind = self.uncertainty_kind(kind)
+        dev = next(net.parameters()).device
+        out = []
+        for i in range(0, len(damaged), batch):
+            d = self._resize(damaged[i:i + batch].float()).to(dev)
+            t = None if template is None else self._resize(template[i:i + batch].float()).to(dev)
+            draws = []
+            for k in range(passes):
+                if kind == "mc":
+                    net.mc_dropout(True)
+                    try:
+                        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+                            torch.manual_seed(seed * 1000 + k)  # the same maps every time
+                            draws.append(torch.sigmoid(net(d, t).float()))
+                    finally:
+                        net.mc_dropout(False)
+                else:
+                    dy, dx = TTA_SHIFTS[k % len(TTA_SHIFTS)]
+                    moved = net(_shift(d, dy, dx), None if t is None else _shift(t, dy, dx))
+                    draws.append(_shift(torch.sigmoid(moved.float()), -dy, -dx))
+            out.append(torch.stack(draws).std(0, unbiased=False).cpu())
+        r = self.config.resolution
+        return torch.cat(out) if out else torch.zeros(0, 1, r, r)
+
+    def uncertainty_kind(self, kind: str) -> str:
+        """``auto`` -> ``mc`` or ``tta`` for this model; an unknown kind or mc without dropout is an error."""
+        if kind not in ("auto", "mc", "tta"):
+            raise GlyphError(f"uncertainty {kind!r}: use auto, mc or tta")
+        if kind == "auto":
+            return "mc" if self.config.dropout > 0 else "tta"
+        if kind == "mc" and not self.config.dropout > 0:
+            raise GlyphError("these weights were trained without dropout, so Monte-Carlo uncertainty is not "
+                             "available; use --uncertainty tta")
+        return kind
+
     def restore(self, images: Any, *, chars: str | Sequence[str] | None = None, ink: str = "auto",
                 ctx: RunContext | None = None) -> list[Image.Image]:
         """The restored glyph of each damaged image, in order, dark ink on white (see :mod:`glyph.api`).
@@ -293,16 +345,22 @@ class RestoreCAE(Method):
         ctx: RunContext,
         *,
         input: Annotated[Path | None, Opt("a damaged glyph image or a folder of them", short="-i")] = None,
-        out: Annotated[Path, Opt("folder for the restored images (same names)", short="-o")] = Path("restored"),
+        out: Annotated[Path, Opt("folder for the restored images (same names), their uncertainty maps and "
+                                 "report.json", short="-o")] = Path("restored"),
         chars: Annotated[str | None, Opt("the characters of the inputs, in file-name order (default: from the "
                                          "file names)")] = None,
         no_template: Annotated[bool, Opt("restore without the standard-font glyph (characters unknown)")] = False,
         ink: Annotated[str, Opt("ink of the inputs: auto (the majority is paper), dark (on light paper) or light "
                                 "(a rubbing)")] = "auto",
-        compare: Annotated[Path | None, Opt("sheet of damaged | restored (| clean) rows")] = None,
+        compare: Annotated[Path | None, Opt("sheet of damaged | restored | uncertainty (| clean) | read as, "
+                                            "flagged glyphs framed in red")] = None,
         clean: Annotated[Path | None, Opt("folder of the clean originals, for --compare and the error numbers")] = None,
+        uncertainty: Annotated[str, Opt("how to estimate where the model guessed: auto (mc where the weights have "
+                                        "dropout, else tta), mc (Monte-Carlo dropout), tta (test-time shifts) or "
+                                        "none")] = "auto",
     ) -> None:
-        """Restore damaged glyph images, guided by each character's standard form when it is known."""
+        """Restore damaged glyph images, guided by each character's standard form when it is known; say where the
+        model guessed and flag restorations that may have changed the character."""
         from glyph.data.refs import char_from_filename
         from glyph.imageio import ImageReadError, list_images, read_image
         from glyph.paths import check_output_dir
@@ -312,6 +370,7 @@ class RestoreCAE(Method):
             raise GlyphError("give --input: a damaged glyph image or a folder of them (e.g. from glyph data damage)")
         if ink not in ("auto", "dark", "light"):
             raise GlyphError(f"--ink {ink!r}: use auto, dark or light")
+        kind = "none" if uncertainty == "none" else self.uncertainty_kind(uncertainty)
         src = resolve_input(input)
         if src.is_dir():
             paths, skipped = list_images(src)
@@ -329,49 +388,140 @@ class RestoreCAE(Method):
             # Restored images keep their inputs' names: writing there would overwrite the damaged originals.
             raise GlyphError(f"--out {out} is --input's folder or inside it; choose a folder outside {root} so the "
                              f"inputs are not overwritten")
-        names = list(chars) if chars is not None else None
-        if names is not None and len(names) != len(paths):
-            raise GlyphError(f"--chars has {len(names)} characters for {len(paths)} images; give one per image, in "
-                             f"file-name order")
-        images, kept, kept_chars = [], [], []
+        given = list(chars) if chars is not None else []
+        if chars is not None and len(given) != len(paths):
+            ctx.note(f"--chars has {len(given)} characters for {len(paths)} images (in file-name order): "
+                     + ("the rest take theirs from the file names" if len(given) < len(paths)
+                        else f"the last {len(given) - len(paths)} are not used"))
+        images, kept, kept_chars, sources = [], [], [], []
         for i, p in enumerate(paths):
             try:
-                pixels, kind = read_image(p, note=ctx.note)
+                pixels, kind_read = read_image(p, note=ctx.note)
             except ImageReadError as e:
                 ctx.skip(p, str(e))
                 continue
-            images.append(_to_glyph(pixels, kind, ink, self.config.resolution))
+            glyph, why = _one_glyph(pixels, kind_read, ink, self.config.resolution)
+            if glyph is None:
+                ctx.skip(p, why)
+                continue
+            images.append(glyph)
             kept.append(p)
-            kept_chars.append(names[i] if names is not None else char_from_filename(Path(p).stem) or "")
+            named = char_from_filename(Path(p).stem) or ""
+            if i < len(given):
+                kept_chars.append(given[i])
+                sources.append("--chars")
+            else:
+                kept_chars.append(named)
+                sources.append("file name" if named else "unknown")
         if not images:
-            raise GlyphError(f"none of the {len(paths)} images in {src} could be read")
+            raise GlyphError(f"none of the {len(paths)} images in {src} could be restored")
         damaged = torch.from_numpy(np.stack(images)).unsqueeze(1)
         template = None
         if self.config.use_template and not no_template:
             template = self._templates(ctx, kept, kept_chars)
         elif self.config.use_template:
             ctx.note("restoring without templates (--no-template)")
+        ctx.advance("restoring", 0, len(kept))
         restored = self.restore_batch(damaged, template)
-        for target, img in zip(_targets(ctx, kept, src, out), restored, strict=True):
+        targets = _targets(ctx, kept, src, out)
+        for target, img in zip(targets, restored, strict=True):
             ctx.save_image(target, 1.0 - img[0].numpy())
+        unsure = None
+        if kind != "none":
+            ctx.advance("estimating uncertainty", 0, len(kept))
+            unsure = self.uncertainty_batch(damaged, template, kind, seed=ctx.seed or 0)
+        from glyph.eval.judge import load_judge
+        from glyph.eval.trust import assess
+
+        judge = load_judge(None, next(self.nets["net"].parameters()).device)
+        trust = assess(damaged, restored, kept_chars, judge=judge, uncertainty=unsure)
+        maps: list[Path | None] = [None] * len(kept)
+        if unsure is not None:
+            from .sheet import uncertainty_picture
+
+            for i, target in enumerate(targets):
+                maps[i] = ctx.save_image(out / "uncertainty" / target.relative_to(out),
+                                         uncertainty_picture(unsure[i, 0].numpy(), restored[i, 0].numpy()))
         truth = self._clean_for(ctx, kept, src, resolve_input(clean)) if clean is not None else None
+        glyph_records = []
+        for i, t in enumerate(trust):
+            glyph_records.append({"input": str(kept[i]), "output": str(targets[i]),
+                                  "uncertainty_map": None if maps[i] is None else str(maps[i]),
+                                  "char_from": sources[i], **t.record()})
         if truth is not None:
-            from glyph.eval.stats import ssim
+            self._truth_numbers(ctx, damaged, restored, truth, glyph_records)
+        from glyph.eval.trust import ink_dropped, ink_invented
 
-            pairs = [(r, t) for r, t in zip(restored, truth, strict=True) if t is not None]
-            if pairs:
-                r, t = torch.stack([a for a, _ in pairs]), torch.stack([b for _, b in pairs])
-                d = torch.stack([damaged[i].float() for i, tt in enumerate(truth) if tt is not None])
-                ctx.report.numbers["L1 damaged"] = float((d - t).abs().mean())
-                ctx.report.numbers["L1 restored"] = float((r - t).abs().mean())
-                ctx.report.numbers["SSIM restored"] = float(ssim(1 - r, 1 - t).mean())
+        # Undamaged already: the restoration neither added ink away from the input's nor erased the input's.
+        added, erased = ink_invented(damaged.float(), restored), ink_dropped(damaged.float(), restored)
+        untouched = [Path(p).name for p, a, e in zip(kept, added.tolist(), erased.tolist(), strict=True)
+                     if a <= UNTOUCHED_ADDED and e <= UNTOUCHED_ERASED]
+        if untouched:
+            ctx.note(f"{len(untouched)} input(s) look undamaged already (the restoration changed almost nothing): "
+                     f"{', '.join(untouched[:5])}{'...' if len(untouched) > 5 else ''}")
+        flagged = [(Path(p).name, t) for p, t in zip(kept, trust, strict=True) if t.flagged]
+        ctx.report.numbers["flagged"] = len(flagged)
+        if flagged:
+            ctx.note(f"{len(flagged)} of {len(kept)} restorations need a look: " + "; ".join(
+                f"{name} ({', '.join(t.flags)})" for name, t in flagged[:6]) + ("..." if len(flagged) > 6 else ""))
+        from glyph.eval.trust import DROPPED_LIMIT, INK, READ_CONFIDENCE, TOLERANCE, UNCERTAIN_LIMIT
+        from glyph.imageio import atomic_output
+
+        report = {"method": self.name, "uncertainty": kind, "flagged": len(flagged),
+                  "limits": {"ink": INK, "tolerance_px": TOLERANCE, "dropped": DROPPED_LIMIT,
+                             "read_confidence": READ_CONFIDENCE, "uncertain": UNCERTAIN_LIMIT},
+                  "glyphs": glyph_records}
+        with atomic_output(out / "report.json") as tmp:
+            tmp.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        ctx.report.written.append(out / "report.json")
         if compare is not None:
-            from glyph.grid import tile
+            ctx.save_image(compare, self._sheet(kept, damaged, restored, unsure, truth, trust))
 
-            rows = [damaged.float(), restored] + ([torch.stack([t if t is not None else torch.zeros_like(restored[0])
-                                                               for t in truth])] if truth is not None else [])
-            shown = 1.0 - torch.stack(rows, 1).flatten(0, 1)[:, 0].numpy()
-            ctx.save_image(compare, tile(shown, cols=len(rows) * min(4, len(kept))))
+    def _truth_numbers(self, ctx: RunContext, damaged: torch.Tensor, restored: torch.Tensor,
+                       truth: list[torch.Tensor | None], records: list[dict[str, Any]]) -> None:
+        """Error numbers against the clean originals that were found: per glyph in ``records``, and overall."""
+        from glyph.eval.stats import ssim
+        from glyph.eval.trust import ink_invented, ink_kept
+
+        have = [i for i, t in enumerate(truth) if t is not None]
+        if not have:
+            return
+        r, d = restored[have], damaged[have].float()
+        t = torch.stack([truth[i] for i in have])
+        kept_share, invented = ink_kept(t, d, r), ink_invented(t, r)
+        l1 = (r - t).abs().flatten(1).mean(1)
+        s = ssim(1 - r, 1 - t)
+        for k, i in enumerate(have):
+            records[i].update({"l1": round(float(l1[k]), 4), "ssim": round(float(s[k]), 4),
+                               "ink_kept": None if kept_share[k] != kept_share[k] else round(float(kept_share[k]), 4),
+                               "ink_invented": None if invented[k] != invented[k] else round(float(invented[k]), 4)})
+        ctx.report.numbers["L1 damaged"] = float((d - t).abs().mean())
+        ctx.report.numbers["L1 restored"] = float(l1.mean())
+        ctx.report.numbers["SSIM restored"] = float(s.mean())
+        ctx.report.numbers["ink kept"] = float(kept_share.nanmean())
+        ctx.report.numbers["ink invented"] = float(invented.nanmean())
+
+    def _sheet(self, paths: list, damaged: torch.Tensor, restored: torch.Tensor, unsure: torch.Tensor | None,
+               truth: list[torch.Tensor | None] | None, trust: list[Any]) -> Any:
+        """The labelled compare sheet (a PIL image)."""
+        from glyph.data.templates import template_glyphs
+
+        from .sheet import compare_sheet, uncertainty_picture
+
+        n = len(paths)
+        columns: dict[str, list[np.ndarray | None]] = {
+            "damaged": [damaged[i, 0].float().numpy() for i in range(n)],
+            "restored": [restored[i, 0].numpy() for i in range(n)]}
+        if unsure is not None:
+            columns["uncertainty"] = [uncertainty_picture(unsure[i, 0].numpy(), restored[i, 0].numpy())
+                                      for i in range(n)]
+        if truth is not None:
+            columns["clean"] = [None if t is None else t[0].numpy() for t in truth]
+        read = [t.read_as for t in trust]
+        if any(read):
+            found = template_glyphs([c for c in read if c], size=self.config.resolution).glyphs
+            columns["read as"] = [found[c].astype(np.float32) / 255 if c in found else None for c in read]
+        return compare_sheet(columns, [t.codes for t in trust], [Path(p).name for p in paths])
 
     def _templates(self, ctx: RunContext, paths: list, chars: list[str]) -> torch.Tensor:
         """The standard-font glyph of each input's character (blank where it is unknown, with a note)."""
@@ -415,6 +565,16 @@ class RestoreCAE(Method):
         return out
 
 
+def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``x`` moved by (dy, dx) pixels; what moves in is paper (0)."""
+    if dy == 0 and dx == 0:
+        return x
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (abs(dx), abs(dx), abs(dy), abs(dy)))
+    top, left = abs(dy) - dy, abs(dx) - dx
+    return padded[..., top:top + h, left:left + w]
+
+
 def _targets(ctx: RunContext, paths: list, src: Path, out: Path) -> list[Path]:
     """Where each input's restoration goes: its relative path under ``out`` as PNG, never two to one name.
 
@@ -433,6 +593,43 @@ def _targets(ctx: RunContext, paths: list, src: Path, out: Path) -> list[Path]:
         taken.add(target)
         targets.append(target)
     return targets
+
+
+# An input is called undamaged already when its restoration adds at most this share of ink away from the input's
+# ink, and erases at most that share of it (on the bundled rubbings: clean originals 0-0.8 % and 0.2-2.6 %; the
+# damaged ones at least 1 % and 3.5 %, or far more).
+UNTOUCHED_ADDED, UNTOUCHED_ERASED = 0.01, 0.03
+MANY_GLYPHS = 3  # ink bands along both axes from which an image is a page, not one glyph
+
+
+def _one_glyph(pixels: np.ndarray, kind: str, ink: str, size: int) -> tuple[np.ndarray | None, str]:
+    """:func:`_to_glyph`, or None and why when the image is not one glyph (a photo of a whole stele or page)."""
+    from glyph.data.layouts import glyph_pixels
+
+    g = glyph_pixels(pixels, kind, ink)  # type: ignore[arg-type]
+    h, w = g.shape
+    rows, cols = _bands(g.mean(1)), _bands(g.mean(0))
+    if min(h, w) >= 4 * size and rows >= MANY_GLYPHS and cols >= MANY_GLYPHS:
+        return None, (f"looks like a picture of many characters ({rows} lines of {cols}), not one glyph; crop one "
+                      f"character per image (glyph data sheet slices a regular grid)")
+    if max(h, w) > 3 * min(h, w):
+        return None, (f"is {w}x{h} pixels, too long and thin for one glyph; crop one character per image")
+    return _to_glyph(pixels, kind, ink, size), ""
+
+
+def _bands(profile: np.ndarray) -> int:
+    """How many separate stretches of ink a row or column profile has (gaps of at least 2 % of its length)."""
+    ink = profile > max(0.02, 0.15 * float(profile.max(initial=0)))
+    gap = max(2, len(profile) // 50)
+    bands, run = 0, gap
+    for on in ink:
+        if on:
+            if run >= gap:
+                bands += 1
+            run = 0
+        else:
+            run += 1
+    return bands
 
 
 def _to_glyph(pixels: np.ndarray, kind: str, ink: str, size: int) -> np.ndarray:
