@@ -103,3 +103,15 @@ def test_restorecae_flags_a_restoration_planted_with_the_wrong_character(tmp_pat
     assert by_char["永"]["read_as"] == "水" and "char" in by_char["永"]["codes"]
     assert by_char["和"]["flags"] == [] and report["flagged"] == 1
     assert any("1 of 2 restorations need a look: 永.png" in n for n in ctx.report.notes)
+
+
+def test_restore_checked_gives_each_glyph_its_map_and_evidence():
+    from glyph.api import load
+
+    out = load("restorecae", device="cpu").restore_checked("example:inscription/damaged", uncertainty="tta")
+    assert "".join(r.trust.char for r in out) == "世仁印友吉四图圣"  # from the file names
+    assert all(r.image.size == (64, 64) and r.uncertainty.mode == "RGB" for r in out)
+    assert all(r.trust.read_as and r.trust.uncertainty >= 0 for r in out)
+    flagged = [r.trust.char for r in out if r.trust.flagged]
+    assert all(any(f.startswith(("reads as", "erased", "unsure")) for f in r.trust.flags) for r in out
+               if r.trust.flagged) and len(flagged) < len(out)

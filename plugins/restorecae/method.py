@@ -275,9 +275,16 @@ class RestoreCAE(Method):
         :param ink: ``auto`` (the majority is paper), ``dark`` (on light paper) or ``light`` (a rubbing).
         :param ctx: collects the inputs that were skipped and why (``ctx.report``); a fresh one when None.
         """
+        from glyph.api import pil_images
+
+        inputs = self._inputs(images, chars, ink, ctx)
+        return [] if inputs is None else pil_images(self.restore_batch(*inputs[:2]))
+
+    def _inputs(self, images: Any, chars: str | Sequence[str] | None, ink: str, ctx: RunContext | None
+                ) -> tuple[torch.Tensor, torch.Tensor | None, list[str]] | None:
+        """The damaged glyphs, their templates and characters from what :meth:`restore` takes (None: no images)."""
         from PIL import Image as PILImage
 
-        from glyph.api import pil_images
         from glyph.data.refs import char_from_filename
         from glyph.imageio import ImageReadError, list_images, pixels_of, read_image
         from glyph.resources import resolve_input
@@ -315,11 +322,38 @@ class RestoreCAE(Method):
             glyphs.append(_to_glyph(pixels, kind, ink, self.config.resolution))
             labels.append(names[i] if names is not None else guess)
         if not glyphs:
-            return []
+            return None
         damaged = torch.from_numpy(np.stack(glyphs)).unsqueeze(1)
         template = self._templates(ctx, [f"image {i}" for i in range(len(items))], labels) \
             if self.config.use_template else None
-        return pil_images(self.restore_batch(damaged, template))
+        return damaged, template, labels
+
+    def restore_checked(self, images: Any, *, chars: str | Sequence[str] | None = None, ink: str = "auto",
+                        uncertainty: str = "auto", ctx: RunContext | None = None) -> list[Restoration]:
+        """:meth:`restore`, and with each glyph what glyph can say about it: an uncertainty map and the evidence
+        and flags of :func:`glyph.eval.trust.assess` (what ``glyph run restorecae`` writes to report.json).
+
+        :param uncertainty: ``auto``, ``mc``, ``tta`` (see :meth:`uncertainty_batch`) or ``none``.
+        """
+        from glyph.api import pil_images
+        from glyph.eval.judge import load_judge
+        from glyph.eval.trust import assess
+
+        from .sheet import uncertainty_picture
+
+        kind = "none" if uncertainty == "none" else self.uncertainty_kind(uncertainty)
+        inputs = self._inputs(images, chars, ink, ctx)
+        if inputs is None:
+            return []
+        damaged, template, labels = inputs
+        restored = self.restore_batch(damaged, template)
+        images_out = pil_images(restored)
+        unsure = None if kind == "none" else self.uncertainty_batch(damaged, template, kind)
+        judge = load_judge(None, next(self.nets["net"].parameters()).device)
+        trust = assess(damaged, restored, labels, judge=judge, uncertainty=unsure)
+        return [Restoration(im, None if unsure is None else _rgb(uncertainty_picture(unsure[i, 0].numpy(),
+                                                                                     restored[i, 0].numpy())), t)
+                for i, (im, t) in enumerate(zip(images_out, trust, strict=True))]
 
     def preview(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Damaged | restored pairs of the bundled embedded glyphs (the same seeded damage every time)."""
@@ -573,6 +607,22 @@ def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     padded = F.pad(x, (abs(dx), abs(dx), abs(dy), abs(dy)))
     top, left = abs(dy) - dy, abs(dx) - dx
     return padded[..., top:top + h, left:left + w]
+
+
+@dataclass
+class Restoration:
+    """One restored glyph with its evidence: the image (dark ink on white), its uncertainty map (RGB, red where the
+    model was unsure; None without one) and ``trust`` (:class:`glyph.eval.trust.GlyphTrust`: readings, flags)."""
+
+    image: Image.Image
+    uncertainty: Image.Image | None
+    trust: Any
+
+
+def _rgb(picture: np.ndarray) -> Image.Image:
+    from PIL import Image as PILImage
+
+    return PILImage.fromarray((np.clip(picture, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
 
 
 def _targets(ctx: RunContext, paths: list, src: Path, out: Path) -> list[Path]:
