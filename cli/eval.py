@@ -172,14 +172,27 @@ def restore(
 
 def _print_result(result: Any, json_out: Path | None) -> None:
     """Print a protocol's table; write its record with ``--json``."""
+    from rich.measure import Measurement
     from rich.table import Table
 
-    table = Table(title=result.title, title_justify="left")
-    for i, col in enumerate(result.columns):
-        table.add_column(col, justify="left" if i < result.labels else "right", no_wrap=True)
-    for cells in result.cells:
-        table.add_row(*cells)
-    console.out.print(table)
+    def table_of(columns: list[int], title: str | None) -> Table:
+        table = Table(title=title, title_justify="left")
+        for i in columns:
+            table.add_column(result.columns[i], justify="left" if i < result.labels else "right", no_wrap=True)
+        for cells in result.cells:
+            table.add_row(*(cells[i] for i in columns))
+        return table
+
+    # As many metric columns per table as fit the width (80 when piped): never a column squeezed to "…".
+    labels, metrics = list(range(result.labels)), list(range(result.labels, len(result.columns)))
+    width, title = console.out.width, result.title
+    while metrics:
+        take = len(metrics)
+        while take > 1 and Measurement.get(console.out, console.out.options.update(max_width=10_000),
+                                           table_of(labels + metrics[:take], title)).maximum > width:
+            take -= 1
+        console.out.print(table_of(labels + metrics[:take], title))
+        metrics, title = metrics[take:], None
     if json_out:
         _write_json(json_out, result.record())
 
