@@ -20,6 +20,7 @@ import torch
 
 DROPPED = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 1.01)
 UNCERTAIN = (0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 1.01)
+UNCLEAR = (0.0, 0.2, 0.3, 0.4, 0.5)
 
 
 def per_glyph(model: Any, data: Any, judge: Any, split: str, strength: float, per_writer: int) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def per_glyph(model: Any, data: Any, judge: Any, split: str, strength: float, pe
     out: dict[str, Any] = {"glyphs": len(clean), "clean_read_right": float(right.float().mean())}
     for system, tmpl in (("restored", template), ("restored blind", None)):
         restored = f(system)
-        read, _ = judge_read(judge, restored)
+        read, p_read = judge_read(judge, restored)
         changed = right & (read != read_clean)
         # what assess checks: the given character (with the template), and the damaged input's confident reading
         char_flag = (read != truth) if tmpl is not None else torch.zeros_like(changed)
@@ -57,11 +58,11 @@ def per_glyph(model: Any, data: Any, judge: Any, split: str, strength: float, pe
             maps = model.uncertainty_batch(damaged, tmpl, kind)
             unsure = ink_uncertainty(maps, restored, damaged)
             row[kind] = {**calibration(maps, restored, clean), "grid": [
-                {"dropped": d, "uncertain": u, "flag_rate": float(flags.float().mean()),
+                {"dropped": d, "uncertain": u, "unclear": c, "flag_rate": float(flags.float().mean()),
                  "false_alarm": float((flags & ~changed).sum() / (~changed).sum().clamp(min=1)),
                  "recall": _recall(flags, changed)}
-                for d in DROPPED for u in UNCERTAIN
-                for flags in [char_flag | (dropped > d) | (unsure > u)]]}
+                for d in DROPPED for u in UNCERTAIN for c in UNCLEAR
+                for flags in [char_flag | (p_read < c) | (dropped > d) | (unsure > u)]]}
         out[system] = row
     return out
 
@@ -73,17 +74,20 @@ def _recall(flags: torch.Tensor, changed: torch.Tensor) -> float | None:
 def choose(runs: dict[str, Any], kind: str, false_alarm: float = 0.10) -> dict[str, Any] | None:
     """The limits (on SFUC only) that flag the most changed characters without a template, summed over the damage
     strengths, while flagging at most ``false_alarm`` of the unchanged restorations, with and without template."""
-    best, best_score = None, -1.0
+    best, best_score = None, (-1.0, 0.0)
     keys = [k for k in runs if k.startswith("SFUC@")]
     if not keys or kind not in runs[keys[0]]["restored"]:
         return None
     for i, cell in enumerate(runs[keys[0]]["restored"][kind]["grid"]):
         cells = [runs[k][s][kind]["grid"][i] for k in keys for s in ("restored", "restored blind")]
-        if max(c["false_alarm"] for c in cells) > false_alarm:
+        alarms = max(c["false_alarm"] for c in cells)
+        if alarms > false_alarm:
             continue
-        score = sum(runs[k]["restored blind"][kind]["grid"][i]["recall"] or 0 for k in keys)
+        # most changed characters caught; among equals, the fewest false alarms
+        score = (sum(runs[k]["restored blind"][kind]["grid"][i]["recall"] or 0 for k in keys), -alarms)
         if score > best_score:
-            best, best_score = {"dropped": cell["dropped"], "uncertain": cell["uncertain"]}, score
+            best = {"dropped": cell["dropped"], "uncertain": cell["uncertain"], "unclear": cell["unclear"]}
+            best_score = score
     return best
 
 

@@ -31,6 +31,7 @@ TOLERANCE = 1  # pixels of misalignment allowed when comparing strokes
 DROPPED_LIMIT = 0.35  # flag when the restoration erased more than this share of the input's ink
 READ_CONFIDENCE = 0.5  # the judge's reading of a damaged input counts when it is at least this sure
 UNCERTAIN_LIMIT = 0.12  # flag when the mean uncertainty over the glyph's ink is above this
+UNCLEAR_LIMIT = 0.0  # flag when the judge is less sure than this of what the restoration reads as (0: never)
 
 
 def _ink(x: torch.Tensor) -> torch.Tensor:
@@ -107,7 +108,7 @@ class GlyphTrust:
     :param ink_dropped: share of the input's ink the restoration erased.
     :param uncertainty: mean uncertainty over the glyph's ink (NaN without a map).
     :param flags: why the restoration should be checked by eye; empty when nothing is suspicious.
-    :param codes: one short code per flag (``char``, ``ink``, ``unsure``), for sheets and counts.
+    :param codes: one short code per flag (``char``, ``unclear``, ``ink``, ``unsure``), for sheets and counts.
     """
 
     char: str
@@ -169,6 +170,8 @@ def assess(damaged: torch.Tensor, restored: torch.Tensor, chars: Sequence[str], 
             # Also when a character was given: a wrong --chars or file name pulls the restoration towards it.
             if t.damaged_read_prob >= READ_CONFIDENCE and t.read_as != t.damaged_read_as:
                 t.flag("char", f"reads as {t.read_as}; the damaged input reads as {t.damaged_read_as}")
+            if t.read_prob < UNCLEAR_LIMIT and not t.flagged:
+                t.flag("unclear", f"reads unclearly (the judge is {t.read_prob:.0%} sure it is {t.read_as})")
     for i, t in enumerate(out):
         if t.ink_dropped > DROPPED_LIMIT:
             t.flag("ink", f"erased {t.ink_dropped:.0%} of the input's ink")

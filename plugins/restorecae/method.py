@@ -498,12 +498,13 @@ class RestoreCAE(Method):
         if flagged:
             ctx.note(f"{len(flagged)} of {len(kept)} restorations need a look: " + "; ".join(
                 f"{name} ({', '.join(t.flags)})" for name, t in flagged[:6]) + ("..." if len(flagged) > 6 else ""))
-        from glyph.eval.trust import DROPPED_LIMIT, INK, READ_CONFIDENCE, TOLERANCE, UNCERTAIN_LIMIT
+        from glyph.eval.trust import DROPPED_LIMIT, INK, READ_CONFIDENCE, TOLERANCE, UNCERTAIN_LIMIT, UNCLEAR_LIMIT
         from glyph.imageio import atomic_output
 
         report = {"method": self.name, "uncertainty": kind, "flagged": len(flagged),
                   "limits": {"ink": INK, "tolerance_px": TOLERANCE, "dropped": DROPPED_LIMIT,
-                             "read_confidence": READ_CONFIDENCE, "uncertain": UNCERTAIN_LIMIT},
+                             "read_confidence": READ_CONFIDENCE, "uncertain": UNCERTAIN_LIMIT,
+                             "unclear": UNCLEAR_LIMIT},
                   "glyphs": glyph_records}
         with atomic_output(out / "report.json") as tmp:
             tmp.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 # Uncertainty shown at full colour; a restoration's per-pixel standard deviation rarely exceeds it.
 SHOWN_MAX = 0.25
 FLAG_COLOUR = (200, 30, 30)
-FLAG_TEXT = {"char": "other char?", "ink": "ink erased", "unsure": "unsure"}
+FLAG_TEXT = {"char": "other char?", "unclear": "reads unclearly", "ink": "ink erased", "unsure": "unsure"}
 
 
 def uncertainty_picture(uncertainty: np.ndarray, restored: np.ndarray) -> np.ndarray:
