@@ -91,7 +91,7 @@ def test_restorecae_flags_a_restoration_planted_with_the_wrong_character(tmp_pat
 
     model = load("restorecae", device="cpu")
     real = model.restore_batch
-    monkeypatch.setattr(model, "restore_batch", lambda d, t=None, batch=128: torch.cat(
+    monkeypatch.setattr(model, "restore_batch", lambda d, t=None, batch=128, progress=None: torch.cat(
         [_glyph("水") if i == 1 else real(d[i:i + 1], None if t is None else t[i:i + 1]) for i in range(len(d))]))
     inputs = tmp_path / "in"
     for ch in "永和":

@@ -13,7 +13,7 @@ compute for one-channel glyphs); any multiple of 32 by preset.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
@@ -207,9 +207,10 @@ class RestoreCAE(Method):
 
     # ---- use --------------------------------------------------------------------------------------
     @torch.no_grad()
-    def restore_batch(self, damaged: torch.Tensor, template: torch.Tensor | None = None, batch: int = 128
-                      ) -> torch.Tensor:
-        """Restored glyphs in [0, 1] (1 = ink) from damaged ones (and their templates), all ``[N, 1, R, R]``."""
+    def restore_batch(self, damaged: torch.Tensor, template: torch.Tensor | None = None, batch: int = 128,
+                      progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Restored glyphs in [0, 1] (1 = ink) from damaged ones (and their templates), all ``[N, 1, R, R]``;
+        ``progress(done, total)`` after each batch."""
         net = self.nets["net"].eval()
         dev = next(net.parameters()).device
         out = []
@@ -217,11 +218,14 @@ class RestoreCAE(Method):
             d = self._resize(damaged[i:i + batch].float()).to(dev)
             t = None if template is None else self._resize(template[i:i + batch].float()).to(dev)
             out.append(torch.sigmoid(net(d, t).float()).cpu())
+            if progress is not None:
+                progress(min(i + batch, len(damaged)), len(damaged))
         return torch.cat(out) if out else torch.zeros(0, 1, self.config.resolution, self.config.resolution)
 
     @torch.no_grad()
     def uncertainty_batch(self, damaged: torch.Tensor, template: torch.Tensor | None = None, kind: str = "auto",
-                          passes: int = UNCERTAINTY_PASSES, seed: int = 0, batch: int = 128) -> torch.Tensor:
+                          passes: int = UNCERTAINTY_PASSES, seed: int = 0, batch: int = 128,
+                          progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Per-pixel uncertainty ``[N, 1, R, R]`` of the restorations of ``damaged``: the standard deviation of
         ``passes`` restorations that differ only by chance.
 
@@ -251,6 +255,8 @@ class RestoreCAE(Method):
                     moved = net(_shift(d, dy, dx), None if t is None else _shift(t, dy, dx))
                     draws.append(_shift(torch.sigmoid(moved.float()), -dy, -dx))
             out.append(torch.stack(draws).std(0, unbiased=False).cpu())
+            if progress is not None:
+                progress(min(i + batch, len(damaged)), len(damaged))
         r = self.config.resolution
         return torch.cat(out) if out else torch.zeros(0, 1, r, r)
 
@@ -455,15 +461,15 @@ class RestoreCAE(Method):
             template = self._templates(ctx, kept, kept_chars)
         elif self.config.use_template:
             ctx.note("restoring without templates (--no-template)")
-        ctx.advance("restoring", 0, len(kept))
-        restored = self.restore_batch(damaged, template)
+        restored = self.restore_batch(damaged, template, batch=32,
+                                      progress=lambda done, total: ctx.advance("restoring", done, total))
         targets = _targets(ctx, kept, src, out)
         for target, img in zip(targets, restored, strict=True):
             ctx.save_image(target, 1.0 - img[0].numpy())
         unsure = None
         if kind != "none":
-            ctx.advance("estimating uncertainty", 0, len(kept))
-            unsure = self.uncertainty_batch(damaged, template, kind, seed=ctx.seed or 0)
+            unsure = self.uncertainty_batch(damaged, template, kind, seed=ctx.seed or 0, batch=32, progress=lambda
+                                            done, total: ctx.advance("estimating uncertainty", done, total))
         from glyph.eval.judge import load_judge
         from glyph.eval.trust import assess
 
