@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 DROPPED = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 1.01)
-UNCERTAIN = (0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 1.01)
+UNCERTAIN = (0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 1.01)
 UNCLEAR = (0.0, 0.2, 0.3, 0.4, 0.5)
 
 
@@ -65,6 +65,15 @@ def per_glyph(model: Any, data: Any, judge: Any, split: str, strength: float, pe
                 for flags in [char_flag | (p_read < c) | (dropped > d) | (unsure > u)]]}
         out[system] = row
     return out
+
+
+def _rounded(x: Any) -> Any:
+    """Floats to 4 digits, all the way down (the grid is large)."""
+    if isinstance(x, float):
+        return round(x, 4)
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    return [_rounded(v) for v in x] if isinstance(x, list) else x
 
 
 def _recall(flags: torch.Tensor, changed: torch.Tensor) -> float | None:
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     result["chosen"] = {kind: choose(result["runs"], kind) for kind in ("tta", "mc")}
     print("chosen on SFUC:", json.dumps(result["chosen"]))
     if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        args.out.write_text(json.dumps(_rounded(result), separators=(",", ":")) + "\n")
 
 
 if __name__ == "__main__":

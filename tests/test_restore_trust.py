@@ -7,7 +7,7 @@ import torch
 
 from glyph.eval.judge import load_judge
 from glyph.eval.trust import (
-    DROPPED_LIMIT,
+    UNCERTAIN_LIMITS,
     assess,
     calibration,
     ink_dropped,
@@ -74,10 +74,17 @@ def test_erasing_the_surviving_ink_and_guessing_are_flagged(judge):
     yong = _glyph("永")
     half = yong.clone()
     half[..., :, 32:] = 0
-    [t] = assess(yong, half, [""])  # no judge: only the ink and the uncertainty speak
-    assert t.ink_dropped > DROPPED_LIMIT and t.codes == ["ink"]
-    [t] = assess(yong, yong, [""], uncertainty=torch.full_like(yong, 0.4))
-    assert t.codes == ["unsure"] and t.uncertainty == pytest.approx(0.4)
+    [t] = assess(yong, half, [""])  # no judge, and the erased-ink flag is off by default (see the card)
+    assert t.ink_dropped > 0.4 and not t.flagged
+    [t] = assess(yong, half, [""], dropped_limit=0.35)
+    assert t.codes == ["ink"] and "erased" in t.flags[0]
+    for kind, limit in UNCERTAIN_LIMITS.items():
+        [t] = assess(yong, yong, [""], uncertainty=torch.full_like(yong, limit * 1.5), kind=kind)
+        assert t.codes == ["unsure"] and t.uncertainty == pytest.approx(limit * 1.5)
+        [t] = assess(yong, yong, [""], uncertainty=torch.full_like(yong, limit * 0.5), kind=kind)
+        assert not t.flagged
+    [t] = assess(yong, yong, ["永"], judge=judge, unclear_limit=1.01)
+    assert t.codes == ["unclear"]
     assert set(t.record()) >= {"char", "read_as", "ink_dropped", "uncertainty", "flags", "codes"}
 
 

@@ -82,8 +82,8 @@ def picture(sets: dict[str, GlyphData], n: int = 12, writers: int = 4) -> Any:
 TRUST = ("ink_kept", "ink_invented", "changed_char", "flagged_changed", "flag_rate")
 
 
-def trust_numbers(sets: dict[str, GlyphData], system: str, judge: Any, uncertainty: torch.Tensor | None = None
-                  ) -> dict[str, float | None]:
+def trust_numbers(sets: dict[str, GlyphData], system: str, judge: Any, uncertainty: torch.Tensor | None = None,
+                  kind: str = "tta") -> dict[str, float | None]:
     """Evidence numbers of one system's outputs against the clean glyphs (see :mod:`glyph.eval.trust`).
 
     ``ink_kept``: share of the clean ink that survived the damage and the output keeps; ``ink_invented``: share of
@@ -110,7 +110,8 @@ def trust_numbers(sets: dict[str, GlyphData], system: str, judge: Any, uncertain
     results["changed_char"] = float(changed.sum() / right.sum().clamp(min=1))
     if system.startswith("restored"):
         given = [names[int(c)] for c in sets[CLEAN].labels["char"]] if system == "restored" else [""] * len(out)
-        flags = torch.tensor([t.flagged for t in assess(damaged, out, given, judge=judge, uncertainty=uncertainty)])
+        flags = torch.tensor([t.flagged for t in assess(damaged, out, given, judge=judge, uncertainty=uncertainty,
+                                                        kind=kind)])
         results["flag_rate"] = float(flags.float().mean())
         results["flagged_changed"] = float((flags & changed).sum() / changed.sum()) if changed.any() \
             else float("nan")
@@ -190,7 +191,7 @@ def run_restore(data: str | Path, *, method: str = "restorecae", weights: str | 
             wanted_metrics = [m for m in names if system != CLEAN or get_registry().metric(m).obj.needs != "pairs"]
             results, skipped = run_metrics(sets[CLEAN], fake, wanted_metrics, ectx)
             if system != CLEAN:
-                results.update(trust_numbers(sets, system, ectx.judge, maps.get(system)))
+                results.update(trust_numbers(sets, system, ectx.judge, maps.get(system), kind))
             label = labels.get(system, system)
             row = {"split": split, "system": label, "glyphs": len(fake), **results, "skipped": skipped}
             if system in calibrated:
