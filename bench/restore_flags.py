@@ -25,7 +25,7 @@ UNCLEAR = (0.0, 0.2, 0.3, 0.4, 0.5)
 
 def per_glyph(model: Any, data: Any, judge: Any, split: str, strength: float, per_writer: int) -> dict[str, Any]:
     """Readings, ink and uncertainty of every held-out glyph of ``split``, with and without the template."""
-    from glyph.eval.restore import CLEAN, DAMAGED, TEMPLATE, restoration_sets
+    from glyph.eval.restore import CLEAN, DAMAGED, TEMPLATE, clean_readings, restoration_sets
     from glyph.eval.trust import READ_CONFIDENCE, calibration, ink_dropped, ink_uncertainty, judge_read
 
     sets = restoration_sets(data, split, model.config.template, model.restore_batch, per_writer=per_writer,
@@ -35,12 +35,11 @@ def per_glyph(model: Any, data: Any, judge: Any, split: str, strength: float, pe
         return sets[name].images.float() / 255
 
     clean, damaged, template = f(CLEAN), f(DAMAGED), f(TEMPLATE)
-    names = sets[CLEAN].classes["char"]
+    read_clean, right = clean_readings(sets, judge)
     index = {c: i for i, c in enumerate(judge.chars)}
+    names = sets[CLEAN].classes["char"]
     truth = torch.tensor([index.get(names[int(c)], -1) for c in sets[CLEAN].labels["char"]])
-    read_clean, _ = judge_read(judge, clean)
     read_damaged, p_damaged = judge_read(judge, damaged)
-    right = read_clean == truth
     kinds = ["tta"] + (["mc"] if model.config.dropout > 0 else [])
     out: dict[str, Any] = {"glyphs": len(clean), "clean_read_right": float(right.float().mean())}
     for system, tmpl in (("restored", template), ("restored blind", None)):

@@ -82,6 +82,18 @@ def picture(sets: dict[str, GlyphData], n: int = 12, writers: int = 4) -> Any:
 TRUST = ("ink_kept", "ink_invented", "changed_char", "flagged_changed", "flag_rate")
 
 
+def clean_readings(sets: dict[str, GlyphData], judge: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the judge reads each clean glyph as (a class index), and whether that is its own character: the
+    reference a restoration is judged against for "changed character"."""
+    from .trust import judge_read
+
+    names = sets[CLEAN].classes["char"]
+    index = {c: i for i, c in enumerate(judge.chars)}
+    truth = torch.tensor([index.get(names[int(c)], -1) for c in sets[CLEAN].labels["char"]])
+    read, _ = judge_read(judge, sets[CLEAN].images.float() / 255)
+    return read, read == truth
+
+
 def trust_numbers(sets: dict[str, GlyphData], system: str, judge: Any, uncertainty: torch.Tensor | None = None,
                   kind: str = "tta") -> dict[str, float | None]:
     """Evidence numbers of one system's outputs against the clean glyphs (see :mod:`glyph.eval.trust`).
@@ -101,11 +113,8 @@ def trust_numbers(sets: dict[str, GlyphData], system: str, judge: Any, uncertain
     results = {"ink_kept": float(ink_kept(clean, damaged, out).nanmean()),
                "ink_invented": float(ink_invented(clean, out).nanmean())}
     names = sets[CLEAN].classes["char"]
-    index = {c: i for i, c in enumerate(judge.chars)}
-    truth = torch.tensor([index.get(names[int(c)], -1) for c in sets[CLEAN].labels["char"]])
-    read_clean, _ = judge_read(judge, clean)
+    read_clean, right = clean_readings(sets, judge)
     read_out, _ = judge_read(judge, out)
-    right = read_clean == truth
     changed = right & (read_out != read_clean)
     results["changed_char"] = float(changed.sum() / right.sum().clamp(min=1))
     if system.startswith("restored"):
