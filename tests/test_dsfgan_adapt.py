@@ -97,6 +97,25 @@ def test_adapt_moves_towards_the_references_and_reset_restores_the_base(tiny_mod
     assert torch.equal(tiny_model.stylize(refs, templates), base_out)
 
 
+def test_adaptation_stopped_midway_leaves_the_base_weights(tiny_model, embedded_pairs):
+    """A host that cancels (glyph studio's Cancel, Ctrl-C in a notebook) must not leave half an adaptation in the
+    shared model: the next writer would inherit it."""
+    from glyph.errors import Cancelled
+
+    refs, templates = embedded_pairs
+    before = {k: v.clone() for k, v in tiny_model.nets["G"].state_dict().items()}
+
+    def stop_at_third(step: int, steps: int) -> None:
+        if step == 3:
+            raise Cancelled("stopped on request")
+
+    with pytest.raises(Cancelled):
+        tiny_model.adapt(refs, templates, steps=60, seconds=60, seed=0, progress=stop_at_third)
+    after = tiny_model.nets["G"].state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.requires_grad for p in tiny_model.nets["G"].decoder.parameters())
+
+
 @pytest.fixture(scope="module")
 def embedded_pairs():
     """Eight glyphs of one writer with their templates (uint8)."""

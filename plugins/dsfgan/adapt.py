@@ -173,11 +173,11 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
         steps = min(steps, FIXED_STEPS)
     was_training = g.training
     g.eval()  # batch norm on its running statistics: a handful of pairs must not redefine them
+    decoder = g.decoder
+    base = {n: p.detach().clone() for n, p in decoder.named_parameters()}
     try:
         with torch.no_grad():
             glob0, detail0, _ = g.encode_style(refs.unsqueeze(0))
-        decoder = g.decoder
-        base = {n: p.detach().clone() for n, p in decoder.named_parameters()}
         moving = [p for n, p in decoder.named_parameters() if n.startswith("blocks.")]
         glob = torch.nn.Parameter(glob0.clone())
         detail = torch.nn.Parameter(detail0.clone())
@@ -246,11 +246,13 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
             best_state = {n: p.detach().clone() for n, p in decoder.named_parameters()}
             best_style = (glob.detach().clone(), detail.detach().clone())
         adapted = {n: v for n, v in best_state.items() if n.startswith("blocks.")}
-        with torch.no_grad():  # the model itself goes back to the base weights
+    finally:
+        # The model itself goes back to the base weights, also when the caller stopped it midway (a cancelled
+        # progress step, Ctrl-C, out of memory): the next writer must not inherit half an adaptation.
+        with torch.no_grad():
             for n, p in decoder.named_parameters():
                 p.copy_(base[n])
                 p.requires_grad_(True)
-    finally:
         g.train(was_training)
     report = {"steps": float(done), "best_step": float(best_step), "seconds": time.perf_counter() - start,
               "train_refs": float(len(fit)), "held_refs": float(n_hold), "held_loss_before": first,
