@@ -1,5 +1,6 @@
 """Package mapping that pyproject.toml cannot express: core/ -> glyph, plugins/ -> glyph.plugins,
-cli/ -> glyph.cli, and registry.toml (at the repository root) copied into the built package."""
+cli/ -> glyph.cli, and registry.toml and the model cards (docs/methods/*.md, at the repository root) copied into
+the built package."""
 
 import shutil
 from pathlib import Path
@@ -21,13 +22,18 @@ def packages():
 
 
 class BuildPy(build_py):
-    """Also put registry.toml inside the glyph package so installed wheels can read it."""
+    """Also put registry.toml and the model cards inside the glyph package so installed wheels can read them
+    (glyph.catalogue.registry_path, model_card)."""
 
     def run(self):
         super().run()
         target = Path(self.build_lib) / "glyph" / "registry.toml"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / "registry.toml", target)
+        cards = Path(self.build_lib) / "glyph" / "cards"
+        cards.mkdir(exist_ok=True)
+        for card in sorted((ROOT / "docs" / "methods").glob("*.md")):
+            shutil.copyfile(card, cards / card.name)
 
 
 setup(packages=packages(), package_dir=MAPPING, cmdclass={"build_py": BuildPy})

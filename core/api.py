@@ -46,8 +46,8 @@ class Writer(Protocol):
     """A method that writes text in the hand of a writer's samples."""
 
     def write(self, refs: str | Path | None, text: str, *, n_refs: int = 16, adapt: bool = False,
-              writer: str | Path | None = None, seed: int | None = None, ctx: RunContext | None = None
-              ) -> dict[str, Image.Image]:
+              writer: str | Path | None = None, save_writer: str | Path | None = None, seed: int | None = None,
+              ctx: RunContext | None = None) -> dict[str, Image.Image]:
         """One image per distinct character of ``text`` it can write, keyed by the character."""
         ...
 

@@ -34,3 +34,16 @@ def builtin_catalogue() -> dict[str, dict[str, Any]]:
     with open(registry_path(), "rb") as fh:
         data = tomllib.load(fh)
     return data.get("methods", {})
+
+
+def model_card(method: str) -> str | None:
+    """The model card of a built-in method (its page ``docs/methods/METHOD.md``, Markdown), or None when glyph has
+    none (a third party's method documents itself). In a wheel the cards are package data (``glyph/cards/``); in
+    an editable install they are read from the repository's docs."""
+    if not method.replace("-", "").replace("_", "").isalnum():  # a name, never a path
+        return None
+    packaged = resources.files("glyph") / "cards" / f"{method}.md"
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    repo = Path(__file__).resolve().parent.parent / "docs" / "methods" / f"{method}.md"
+    return repo.read_text(encoding="utf-8") if repo.is_file() else None

@@ -19,6 +19,10 @@ class PluginError(GlyphError):
     """A plugin failed to load or to register (raised only in strict mode; otherwise reported)."""
 
 
+class Cancelled(GlyphError):
+    """The caller asked a long job to stop (:attr:`glyph.RunContext.cancel`); nothing more was written."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest of ``choices``, or ``""`` when none is close."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 import tempfile
 import warnings
@@ -71,8 +72,12 @@ def read_image(path: str | Path, note: Callable[[str], None] | None = None) -> t
                 return _to_array(im)
     except ImageReadError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageReadError(f"{p}: image is too large to decode safely (decompression bomb?)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # Pillow refuses these before glyph's own check sees the size; its message holds the pixel count.
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(found[1]):,} pixels" if found else "its size"
+        raise ImageReadError(f"{p}: {size} is more than glyph accepts ({MAX_PIXELS:,}; a possible decompression "
+                             f"bomb); downscale it first") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"{p}: not an image Pillow can read") from None
     except PermissionError:

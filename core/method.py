@@ -79,6 +79,8 @@ class RunContext:
     precision: str = "auto"
     report: RunReport = field(default_factory=RunReport)
     progress: Callable[[str, int, int], None] | None = None  # set by the CLI: shows (task, done, total)
+    # Set by a host that can stop work (glyph studio): asked at every progress step, True stops the job there.
+    cancel: Callable[[], bool] | None = None
 
     def torch_device(self) -> torch.device:
         """Resolve :attr:`device` (``auto`` picks CUDA when present, then MPS, then CPU)."""
@@ -114,9 +116,21 @@ class RunContext:
         self.report.notes.append(text)
 
     def advance(self, task: str, done: int, total: int) -> None:
-        """Report progress of a long step (``done`` of ``total``); the host shows it, a plain caller sees nothing."""
+        """Report progress of a long step (``done`` of ``total``); the host shows it, a plain caller sees nothing.
+
+        :raises Cancelled: when the host's :attr:`cancel` says to stop (methods report progress between
+            batches and steps, so a job stops at the next one).
+        """
+        self.check_cancel()
         if self.progress is not None:
             self.progress(task, done, total)
+
+    def check_cancel(self) -> None:
+        """Raise :class:`glyph.errors.Cancelled` when the host asked to stop; call it between units of work."""
+        if self.cancel is not None and self.cancel():
+            from .errors import Cancelled
+
+            raise Cancelled("stopped on request; nothing more was done")
 
 
 class Method:

@@ -6,6 +6,9 @@ Glyphs are display arrays (floats in [0, 1], 1 = paper), all of one square size.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 # Punctuation that must not begin a line (Chinese/Japanese line-breaking rules, kinsoku shori):
@@ -67,3 +70,20 @@ def typeset(text: str, glyphs: dict[str, np.ndarray], punctuation: dict[str, np.
                 page[y:y + size, xi:xi + size] = np.minimum(page[y:y + size, xi:xi + size], img[:size, :size])
             x += step
     return page
+
+
+def typeset_text(text: str, glyphs: Mapping[str, Any], columns: int = 12) -> np.ndarray:
+    """A page of ``text`` in ``glyphs`` (character -> PIL image as shown, dark ink on white, or display array)
+    with its full-width punctuation from the standard font, sitting where the font puts it: what ``glyph run
+    dsfgan`` saves as preview.png and what glyph studio shows.
+
+    :returns: the page, floats in [0, 1] (1 = paper), ``[H, W]``.
+    """
+    from .data.templates import PUNCTUATION, template_glyphs
+
+    cells: dict[str, np.ndarray] = {}
+    for ch, img in glyphs.items():
+        a = np.asarray(img.convert("L") if hasattr(img, "convert") else img, dtype=np.float32)
+        cells[ch] = a / 255.0 if a.max(initial=0.0) > 1.0 else a
+    punct = template_glyphs([ch for ch in text if ch in PUNCTUATION], fit="em").glyphs
+    return typeset(text, cells, {ch: 1.0 - g.astype(np.float32) / 255 for ch, g in punct.items()}, columns)

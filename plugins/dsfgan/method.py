@@ -601,7 +601,6 @@ class DSFGAN(Method):
         """Write characters in the hand of the writer whose samples are in --refs."""
         from glyph.data.charsets import load_charset
         from glyph.data.refs import NAMING_HINT
-        from glyph.data.templates import PUNCTUATION, template_glyphs
         from glyph.paths import char_file_name, inside
 
         if writer is not None and (refs is not None or adapt):
@@ -645,11 +644,9 @@ class DSFGAN(Method):
         glyphs = self._write(ctx, text, refs, n_refs, adapt, save_writer, writer)
         for ch, img in glyphs.items():
             ctx.save_image(inside(out, char_file_name(ch)), img)
-        from glyph.typeset import typeset
+        from glyph.typeset import typeset_text
 
-        punct = template_glyphs([ch for ch in text if ch in PUNCTUATION], fit="em").glyphs
-        page = typeset(text, glyphs, {ch: 1.0 - g.astype(np.float32) / 255 for ch, g in punct.items()}, columns)
-        ctx.save_image(sheet or Path(out) / "preview.png", page)
+        ctx.save_image(sheet or Path(out) / "preview.png", typeset_text(text, glyphs, columns))
         if font is not None:
             from glyph.font import build_font
 
@@ -662,8 +659,8 @@ class DSFGAN(Method):
             ctx.note(f"font '{family}' with {len(report.chars)} glyphs: install it with glyph font install {font}")
 
     def write(self, refs: str | Path | None, text: str, *, n_refs: int = 16, adapt: bool = False,
-              writer: str | Path | None = None, seed: int | None = None, ctx: RunContext | None = None
-              ) -> dict[str, Image.Image]:
+              writer: str | Path | None = None, save_writer: str | Path | None = None, seed: int | None = None,
+              ctx: RunContext | None = None) -> dict[str, Image.Image]:
         """Write ``text`` in the hand of the writer whose samples are in the folder ``refs``: one image per
         distinct CJK character, dark ink on white (mode ``L``, 64 px), keyed by the character.
 
@@ -671,7 +668,10 @@ class DSFGAN(Method):
             files named after their character (``永.jpg``, ``U+6C38.png``) are what ``adapt`` learns from.
         :param adapt: first fine-tune to this writer on the named references (the largest gain in likeness);
             the model is back to its base weights afterwards.
-        :param writer: instead of ``refs``, a folder saved by ``glyph run dsfgan --adapt --save-writer``.
+        :param writer: instead of ``refs``, a folder saved by ``save_writer`` (or ``glyph run dsfgan --adapt
+            --save-writer``).
+        :param save_writer: with ``adapt``, keep the adapted writer in this new folder, to write more later with
+            ``writer=`` and no waiting (listed in ``ctx.report.written``).
         :param seed: which references are drawn when there are more than ``n_refs``, and the adaptation's seed.
         :param ctx: collects what was skipped and why, and notes (``ctx.report``); a fresh one when None.
         """
@@ -681,12 +681,16 @@ class DSFGAN(Method):
             raise GlyphError("writer already holds an adapted hand: give it alone, without refs or adapt")
         if refs is None and writer is None:
             raise GlyphError("write needs refs: a folder with one photo or scan per character of the writer")
+        if save_writer is not None and not adapt:
+            raise GlyphError("save_writer keeps what adapt learns: add adapt=True (and references named after "
+                             "their character)")
         if not 1 <= n_refs <= MAX_REFS:
             raise GlyphError(f"n_refs must be between 1 and {MAX_REFS}, got {n_refs}")
         ctx = ctx or RunContext(seed=seed)
         if seed is not None:
             ctx.seed = seed
-        glyphs = self._write(ctx, text, None if refs is None else str(refs), n_refs, adapt, None,
+        keep = None if save_writer is None else Path(save_writer)
+        glyphs = self._write(ctx, text, None if refs is None else str(refs), n_refs, adapt, keep,
                              None if writer is None else Path(writer))
         return {ch: to_pil(img) for ch, img in glyphs.items()}
 

@@ -348,13 +348,16 @@ class RestoreCAE(Method):
         from .sheet import uncertainty_picture
 
         kind = "none" if uncertainty == "none" else self.uncertainty_kind(uncertainty)
+        ctx = ctx or RunContext()
         inputs = self._inputs(images, chars, ink, ctx)
         if inputs is None:
             return []
         damaged, template, labels = inputs
-        restored = self.restore_batch(damaged, template)
+        restored = self.restore_batch(damaged, template,
+                                      progress=lambda done, total: ctx.advance("restoring", done, total))
         images_out = pil_images(restored)
-        unsure = None if kind == "none" else self.uncertainty_batch(damaged, template, kind)
+        unsure = None if kind == "none" else self.uncertainty_batch(
+            damaged, template, kind, progress=lambda done, total: ctx.advance("estimating uncertainty", done, total))
         judge = load_judge(None, next(self.nets["net"].parameters()).device)
         trust = assess(damaged, restored, labels, judge=judge, uncertainty=unsure, kind=kind)
         return [Restoration(im, None if unsure is None else _rgb(uncertainty_picture(unsure[i, 0].numpy(),
