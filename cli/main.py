@@ -12,7 +12,7 @@ from glyph.device import PRECISION_HELP
 from glyph.errors import GlyphError
 from glyph.registry import LoadFailure
 
-from . import console, data, font, listing, run, train
+from . import console, data, font, listing, run, serve, train
 from . import eval as eval_cli
 from .console import error
 
@@ -63,6 +63,7 @@ def build_app() -> typer.Typer:
     app.add_typer(font.app, name="font")
     train.install(app)
     eval_cli.install(app)
+    serve.install(app)
     taken = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     for name, entry in sorted(registry.commands.items()):
         command = entry.obj

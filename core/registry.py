@@ -18,7 +18,8 @@ KINDS = ("methods", "datasets", "metrics", "commands")
 # the command are `glyph`.
 DISTRIBUTION = "glyph-cjk"
 # Top-level command names a plugin's glyph_register_commands cannot take.
-RESERVED_COMMANDS = frozenset({"list", "info", "plugins", "train", "export", "run", "data", "font", "eval"})
+RESERVED_COMMANDS = frozenset({"list", "info", "plugins", "train", "export", "run", "data", "font", "eval",
+                                "serve"})
 
 
 @dataclass(frozen=True)

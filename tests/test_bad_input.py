@@ -391,6 +391,12 @@ CASES: list[list[str]] = [
     ["font", "show", "{c}/fonts/zero.otf", "--text", "永", "--out", "{o}/s.png"],
     ["font", "show", "{c}/fonts/fifo.ttf", "--text", "永", "--out", "{o}/s.png"],
     ["font", "install", "{c}/fonts/trunc.ttf"],
+    # glyph studio: every case fails before it would serve
+    ["serve", "--host", "no such host"],
+    ["serve", "--host", "999.1.1.1"],
+    ["serve", "--port", "-1"],
+    ["serve", "--port", "70000"],
+    ["serve", "--port", "eighty"],
     ["font", "install", "{c}/fonts/notafont.ttf"],
     ["font", "install", "{c}/fonts/fifo.ttf"],
     ["font", "install", "{c}/bin/zero"],
@@ -440,6 +446,7 @@ NUMBER_BASES: dict[str, list[str]] = {
     "data sheet": ["data", "sheet", "{c}/sheet.png", "--text", "永和九年岁在癸/", "--out", "{o}/s"],
     "data damage": ["data", "damage", "{c}/weights/tiny.safetensors", "--template-font", "none", "--out", "{o}/d"],
     "font build": ["font", "build", "{c}/imgs", "--name", "x", "--out", "{o}/f.otf"],
+    "serve": ["serve", "--host", "not-an-address"],  # (--port 0 would serve: the bad host stops it first)
     "font show": ["font", "show", "{c}/fonts/trunc.ttf", "--text", "永", "--out", "{o}/s.png"],
     "eval": ["eval", "--real", "{c}/weights/trunc.safetensors", "--fake", "embedded", "--metrics", "l1"],
     "eval fit-judge": ["eval", "fit-judge", "--data", "{c}/weights/trunc.safetensors", "--out", "{o}/j"],

@@ -1,0 +1,149 @@
+"""Per-visitor folders of glyph studio: each browser session gets a temporary folder under the studio's root,
+named by a random id in its cookie; nothing a visitor sends picks a path. A session is removed with its files when
+its visitor ends it, after it has been idle too long, when too many are open (the least recently used first) and
+when the server stops.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import GlyphError
+from .uploads import Limits, size_text
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+
+
+@dataclass
+class Session:
+    """One visitor's state: its folder and the references it holds.
+
+    ``refs/`` holds what dsfgan reads (the uploaded photos under made-up names, sheet cells as PNG),
+    ``previews/`` the normalised glyph of each, ``jobs/JOB/`` what each job wrote.
+    """
+
+    id: str
+    folder: Path
+    touched: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counter: int = 0
+
+    @property
+    def refs(self) -> Path:
+        return self.folder / "refs"
+
+    @property
+    def previews(self) -> Path:
+        return self.folder / "previews"
+
+    @property
+    def jobs(self) -> Path:
+        return self.folder / "jobs"
+
+    def next_number(self) -> int:
+        """A number unique within the session (for made-up file names)."""
+        with self.lock:
+            self.counter += 1
+            return self.counter
+
+    def bytes_used(self) -> int:
+        """Disk the session's files take."""
+        return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+
+    def make_room(self, limit: int, keep: str | None = None) -> None:
+        """Remove the oldest job folders (never ``keep``) until the session is under ``limit`` bytes.
+
+        :raises GlyphError: still over the limit (its references alone fill it).
+        """
+        if self.bytes_used() <= limit:
+            return
+        olds = sorted((p for p in self.jobs.iterdir() if p.is_dir() and p.name != keep),
+                      key=lambda p: p.stat().st_mtime) if self.jobs.is_dir() else []
+        for old in olds:
+            shutil.rmtree(old, ignore_errors=True)
+            if self.bytes_used() <= limit:
+                return
+        raise GlyphError(f"this session holds more than {size_text(limit)}; remove some references or press "
+                         f"Start over")
+
+
+class Sessions:
+    """All sessions of one studio, under ``root`` (a fresh temporary folder the studio owns)."""
+
+    def __init__(self, root: Path, limits: Limits) -> None:
+        self.root = root
+        self.limits = limits
+        self._by_id: dict[str, Session] = {}
+        self._lock = threading.Lock()
+        root.mkdir(parents=True, exist_ok=True)
+
+    def get(self, sid: str | None, create: bool = True) -> Session | None:
+        """The live session of the cookie ``sid``; a new one when there is none (or None when not ``create``)."""
+        self.reap()
+        with self._lock:
+            s = self._by_id.get(sid or "") if sid and _ID.match(sid) else None
+            if s is None:
+                if not create:
+                    return None
+                while len(self._by_id) >= self.limits.sessions:
+                    oldest = min(self._by_id.values(), key=lambda x: x.touched)
+                    self._drop(oldest.id)
+                new_id = secrets.token_urlsafe(24)
+                s = Session(new_id, self.root / new_id)
+                for sub in (s.refs, s.previews, s.jobs):
+                    sub.mkdir(parents=True)
+                self._by_id[new_id] = s
+            s.touched = time.monotonic()
+            return s
+
+    def end(self, sid: str) -> bool:
+        """Remove the session ``sid`` and its files; False when there was none."""
+        with self._lock:
+            return self._drop(sid)
+
+    def reap(self) -> int:
+        """Remove sessions idle longer than the limit; returns how many were removed."""
+        now = time.monotonic()
+        with self._lock:
+            stale = [k for k, s in self._by_id.items() if now - s.touched > self.limits.idle_seconds]
+            for k in stale:
+                self._drop(k)
+        return len(stale)
+
+    def close(self) -> None:
+        """Remove every session and the root folder (the server is stopping)."""
+        with self._lock:
+            for k in list(self._by_id):
+                self._drop(k)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def _drop(self, sid: str) -> bool:
+        s = self._by_id.pop(sid, None)
+        if s is None:
+            return False
+        shutil.rmtree(s.folder, ignore_errors=True)
+        return True
+
+
+def session_file(session: Session, rel: str) -> Path:
+    """The file ``rel`` (as the studio's own URLs name it) inside ``session``'s folder.
+
+    :raises GlyphError: a name with ``..``, an absolute path or anything that leaves the folder.
+    """
+    parts = rel.split("/")
+    if not rel or any(p in ("", ".", "..") or "\\" in p or p.startswith(".") for p in parts):
+        raise GlyphError("no such file in this session")
+    path = (session.folder / rel).resolve()
+    root = session.folder.resolve()
+    if root not in path.parents or not path.is_file():
+        raise GlyphError("no such file in this session")
+    return path
