@@ -86,4 +86,6 @@ def typeset_text(text: str, glyphs: Mapping[str, Any], columns: int = 12) -> np.
         a = np.asarray(img.convert("L") if hasattr(img, "convert") else img, dtype=np.float32)
         cells[ch] = a / 255.0 if a.max(initial=0.0) > 1.0 else a
     punct = template_glyphs([ch for ch in text if ch in PUNCTUATION], fit="em").glyphs
-    return typeset(text, cells, {ch: 1.0 - g.astype(np.float32) / 255 for ch, g in punct.items()}, columns)
+    # Characters with no glyph (Latin letters, emoji a writer skipped) leave no gap: lines break on what is shown.
+    shown = "".join(ch for ch in text if ch in cells or ch in punct or ch.isspace())
+    return typeset(shown, cells, {ch: 1.0 - g.astype(np.float32) / 255 for ch, g in punct.items()}, columns)

@@ -42,7 +42,7 @@ def test_sheet_slices_into_references(glyph, tmp_path):
     assert r.code == 0, r.err
     assert len(list((tmp_path / "s").iterdir())) == 12
     r = glyph("data", "sheet", str(tmp_path / "sheet.jpg"), "--text", "永二", "--out", str(tmp_path / "t"))
-    assert r.code == 1 and "--grid" in r.err
+    assert r.code == 1 and "give the grid (ROWSxCOLS" in r.err
     r = glyph("data", "sheet", str(tmp_path / "sheet.jpg"), "--text", "永", "--grid", "3by4", "--out",
               str(tmp_path / "u"))
     assert r.code == 1 and "ROWSxCOLS" in r.err

@@ -113,3 +113,17 @@ def test_bad_input_gets_one_line(tmp_path, args, message):
     args = [subs.get(a, a.replace("{tmp}", str(tmp_path))) for a in args]
     r = run_glyph(*args)
     assert r.code == 1 and message in r.err and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("suffix", [".otf", ".ttf"])
+def test_a_family_named_in_chinese(bitmaps, tmp_path, suffix):
+    """The name table carries any name; CFF's Latin-1 strings get the ASCII PostScript name instead of failing."""
+    from fontTools.ttLib import TTFont
+
+    from glyph.font import build_font
+
+    path = tmp_path / f"hand{suffix}"
+    build_font(bitmaps, path, "我的 手写 Font")
+    font = TTFont(path)
+    assert font["name"].getDebugName(1) == "我的 手写 Font"
+    assert font["name"].getDebugName(6).isascii()

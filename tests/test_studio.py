@@ -83,7 +83,7 @@ def test_references_uploaded_checked_and_removed(client):
     bad = [("files", ("壞.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")),
            ("files", ("notes.txt", b"hello", "text/plain")),
            ("files", ("huge.png", huge_png(), "image/png")),
-           ("files", ("../../../escape/永.png", (HAND / "我.jpg").read_bytes(), "image/jpeg"))]
+           ("files", ("../../../escape/永.png", (HAND / "我.jpg").read_bytes() + b"\0", "image/jpeg"))]
     r = client.post("/api/refs", files=hand_files() + bad)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -139,8 +139,22 @@ def test_clear_errors_for_bad_requests(client):
     assert "did you mean 'dcgan'" in client.post("/api/sample", json={"method": "dcgn"}).json()["error"]
     assert "does not draw samples" in client.post("/api/sample", json={"method": "dsfgan"}).json()["error"]
     assert "write a text first" in client.post("/api/font", json={"run": "../../x"}).json()["error"]
-    assert "no such job" in client.get("/api/jobs/nope").json()["error"]
-    assert "unknown charset" in client.post("/api/font", json={"charset": "klingon"}).json()["error"].lower()
+    assert "this job is gone" in client.get("/api/jobs/nope").json()["error"]
+    assert "choose one of common-500" in client.post("/api/font", json={"charset": "klingon"}).json()["error"]
+    assert "whole number from 0 to 9,223" in client.post("/api/sample", json={"method": "dcgan", "seed": 2**64}
+                                                         ).json()["error"]
+    r = client.post("/api/write", content=b"[" * 100_000, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "not JSON" in r.json()["error"]
+
+
+def test_no_file_on_the_server_can_be_read_through_a_charset(client, tmp_path):
+    """A charset is a name from the list, never a path (the CLI reads files; the page must not)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("永和九年", encoding="utf-8")
+    for spec in (str(secret), "~/.bashrc", "/proc/self/environ", "['gb2312']", "永和"):
+        r = client.post("/api/font", json={"charset": spec, "name": "x"})
+        assert r.status_code == 400 and "choose one of" in r.json()["error"], spec
+        assert "永" not in r.text.replace(spec, "")  # nothing of the file comes back
 
 
 # ---- the flows --------------------------------------------------------------------------------------------------
@@ -221,7 +235,7 @@ def test_queue_runs_in_order_and_cancels():
     while q.pending() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert first.status == "cancelled" and order == [0, 2, 3, 4]
-    with pytest.raises(GlyphError, match="no such job"):
+    with pytest.raises(GlyphError, match="this job is gone"):
         q.get(first.id, "another session")
     assert q.stop(5)
 
@@ -253,11 +267,16 @@ def test_queue_is_bounded():
     assert q.stop(5)
 
 
-def test_sessions_expire_and_are_removed(tmp_path):
+def test_sessions_expire_and_are_removed(tmp_path, monkeypatch):
+    from glyph.studio import sessions
+
     s = Sessions(tmp_path / "root", Limits(idle_seconds=3600, sessions=2))
     a, b = s.get(None), s.get(None)
     assert a.folder.is_dir() and s.get(a.id) is a
-    c = s.get(None)  # a third: the least recently used (b) goes
+    with pytest.raises(GlyphError, match="try again in a few minutes"):
+        s.get(None)  # both in use: a third visitor waits
+    monkeypatch.setattr(sessions, "EVICT_IDLE", 0.0)
+    c = s.get(None)  # both left alone long enough: the least recently used (b) goes
     assert not b.folder.exists() and a.folder.is_dir() and c.folder.is_dir()
     (a.refs / "x.png").write_bytes(b"1")
     assert session_file(a, "refs/x.png") == (a.refs / "x.png").resolve()
@@ -414,3 +433,87 @@ def test_adapting_can_be_cancelled(client):
     assert after["status"] == "done"  # the model is back to its base weights and serves the next visitor:
     pixels = [client.get(j["result"]["glyphs"][0]["url"]).content for j in (before, after)]
     assert pixels[0] == pixels[1]
+
+
+def test_a_flood_of_visitors_ends_no_one_elses_work(tmp_path):
+    """Pages that only read create no session; when the studio is full, a new visitor is told to wait instead of
+    someone active being removed; a session that ends takes its jobs with it."""
+    app = studio.create_app(device="cpu", root=tmp_path / "s", limits=Limits(sessions=2))
+    state = app.app.state.studio
+    with TestClient(app, base_url="http://127.0.0.1:8000") as first:
+        for _ in range(20):
+            assert TestClient(app, base_url="http://127.0.0.1:8000").get("/api/info").status_code == 200
+            assert TestClient(app, base_url="http://127.0.0.1:8000").get("/api/refs").json() == {"refs": []}
+        assert len(state.sessions) == 0
+        first.post("/api/refs", files=hand_files()[:1])
+        second = TestClient(app, base_url="http://127.0.0.1:8000")
+        second.post("/api/refs", files=hand_files()[1:2])
+        r = TestClient(app, base_url="http://127.0.0.1:8000").post("/api/refs", files=hand_files()[2:3])
+        assert r.status_code == 503 and "try again in a few minutes" in r.json()["error"]
+        assert len(first.get("/api/refs").json()["refs"]) == 1
+
+        gate = threading.Event()
+        sid = first.cookies["glyph_studio"]
+        blocker = state.queue.submit("block", "nobody", lambda ctx: gate.wait(10) and {})
+        waiting = state.queue.submit("write", sid, lambda ctx: {})
+        state.sessions.end(sid)
+        assert waiting.status == "cancelled"
+        gate.set()
+        assert blocker.cancel.is_set() is False
+
+
+def test_oversized_or_malformed_uploads_get_a_clear_status(tmp_path):
+    import httpx
+
+    running = studio.start(port=0, device="cpu", root=tmp_path / "s", limits=Limits(request_bytes=100_000))
+    try:
+        def chunks():
+            yield (b'--zz\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n'
+                   b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n")
+            for _ in range(40):
+                yield b"x" * 10_000
+
+        with httpx.Client(base_url=running.url) as c:
+            r = c.post("/api/refs", content=chunks(),
+                       headers={"content-type": "multipart/form-data; boundary=zz"})  # no Content-Length
+            assert r.status_code == 413 and "larger than 98 kB" in r.json()["error"]
+            files = [("files", (f"{i}.png", b"\x89PNG\r\n\x1a\n", "image/png")) for i in range(70)]
+            r = c.post("/api/restore", files=files)
+            assert r.status_code == 400 and "send at most 64 images" in r.json()["error"]
+            r = c.post("/api/refs", content=b"--zz\r\ngarbage", headers={"content-type": "multipart/form-data"})
+            assert r.status_code == 400 and "could not be read" in r.json()["error"]
+    finally:
+        running.stop()
+
+
+def test_uploading_the_same_photo_twice_keeps_one(client):
+    client.delete("/api/refs")
+    client.post("/api/refs", files=hand_files()[:2])
+    r = client.post("/api/refs", files=hand_files()[:3]).json()
+    assert len(r["refs"]) == 3 and r["added"] == 1
+    assert [s["why"] for s in r["skipped"]] == [f"already added (as {n})" for n in ("书.jpg", "写.jpg")]
+
+
+def test_a_font_named_in_chinese(client):
+    from fontTools.ttLib import TTFont
+
+    client.delete("/api/refs")
+    client.post("/api/refs", files=hand_files())
+    job = wait(client, client.post("/api/write", json={"text": "永和"}).json())
+    font = wait(client, client.post("/api/font", json={"run": job["result"]["run"], "name": "我的 手写"}).json())
+    assert font["status"] == "done", font
+    assert font["result"]["file"] == "我的手写.otf"
+    path = Path(client.app.app.state.studio.sessions.root) / "cjk.otf"
+    path.write_bytes(client.get(font["result"]["font"]).content)
+    assert TTFont(path)["name"].getDebugName(1) == "我的 手写"
+
+
+def test_a_reloaded_page_finds_its_running_jobs(client):
+    client.delete("/api/refs")
+    client.post("/api/refs", files=hand_files())
+    job = client.post("/api/write", json={"text": "永和九年", "adapt": True}).json()
+    listed = client.get("/api/jobs").json()["jobs"]
+    assert [j["id"] for j in listed] == [job["id"]] and listed[0]["kind"] == "write"
+    client.post(f"/api/jobs/{job['id']}/cancel")
+    assert wait(client, job)["status"] == "cancelled"
+    assert client.get("/api/jobs").json()["jobs"] == []

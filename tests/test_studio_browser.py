@@ -154,6 +154,27 @@ def test_restore_and_explore(browser, server):
     page.close()
 
 
+def test_on_a_phone_nothing_needs_a_sideways_scroll(browser, server, tmp_path):
+    """Every button of the explore table and every restore verdict fits a 390 px wide screen."""
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    page.goto(server.url)
+    page.click("#tab-explore")
+    page.wait_for_selector("#methods tbody tr")
+    for button in page.locator("#methods button").all():
+        box = button.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390, button.inner_text()
+    page.click("#tab-restore")
+    page.set_input_files("#restore-files", [str(p) for p in sorted(INSCRIPTION.glob("*.png"))[:3]])
+    assert "3 chosen: " in page.inner_text("#restore-chosen")
+    page.click("#restore-go")
+    page.wait_for_selector("#restore-result:not([hidden])", timeout=180_000)
+    for cell in page.locator("#restore-table tbody td:last-child").all():
+        box = cell.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390
+    page.screenshot(path=str(tmp_path / "restore-phone.png"), full_page=True)
+    page.close()
+
+
 def test_the_page_needs_nothing_from_elsewhere(browser, server):
     """Every request the page makes goes to the studio itself (no CDN, no font service)."""
     page = browser.new_page()

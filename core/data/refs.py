@@ -819,7 +819,7 @@ def _detect_cells(clean: np.ndarray, n: int) -> list[tuple[int, int, int, int]]:
         near = next((m for d in range(1, max(6, n // 2)) for m in (n - d, n + d) if m >= 1 and rows.fit(m)), None)
         found = f"the sheet seems to hold {near} characters" if near else f"could not find {n} characters"
         raise GlyphError(f"{found} in {len(bands)} rows but the text has {n}; check the text (whitespace is "
-                         f"ignored), or pass --grid ROWSxCOLS to cut the sheet into equal cells")
+                         f"ignored), or give the grid (ROWSxCOLS, e.g. 3x4) to cut the sheet into equal cells")
     options, counts = fitted
     cells = []
     for (b0, b1), opts, k in zip(bands, options, counts, strict=True):
@@ -838,12 +838,12 @@ def parse_grid(spec: str) -> tuple[int, int]:
     m = _GRID.fullmatch(spec)
     # ASCII digits only: \d also matches other scripts' digits, which a user would not type by intent.
     if not m or not (m.group(1).isascii() and m.group(2).isascii()):
-        raise GlyphError(f"--grid {spec[:40]!r}: expected ROWSxCOLS such as 4x5")
+        raise GlyphError(f"grid {spec[:40]!r}: expected ROWSxCOLS such as 4x5")
     if any(len(g.lstrip("0")) > 4 for g in m.groups()):  # int() refuses over 4,300 digits; no sheet has 10,000 rows
-        raise GlyphError(f"--grid {spec[:40]!r}: more rows or columns than a sheet holds; count them, e.g. 4x5")
+        raise GlyphError(f"grid {spec[:40]!r}: more rows or columns than a sheet holds; count them, e.g. 4x5")
     rows, cols = int(m.group(1)), int(m.group(2))
     if rows < 1 or cols < 1:
-        raise GlyphError(f"--grid {spec[:40]!r} has no cells; give ROWSxCOLS as counted on the sheet, e.g. 4x5")
+        raise GlyphError(f"grid {spec[:40]!r} has no cells; give ROWSxCOLS as counted on the sheet, e.g. 4x5")
     return rows, cols
 
 

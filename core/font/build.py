@@ -272,7 +272,11 @@ def build_font(glyphs: dict[str, np.ndarray], out: str | Path, family: str, styl
                 if name == ".notdef":
                     _notdef(_Reverse(pen), em, asc, desc)  # drawn clockwise (TrueType); PostScript runs the other way
                 charstrings[name] = pen.getCharString()
-        fb.setupCFF(ps_name(family, style), {"FullName": f"{family} {style}"}, charstrings, {})
+        # CFF's own strings are Latin-1; a family named in Chinese keeps its name in the name table (UTF-16),
+        # which is what systems show, and the CFF table gets the ASCII PostScript name.
+        full = f"{family} {style}"
+        fb.setupCFF(ps_name(family, style), {"FullName": full if full.isascii() else ps_name(family, style)},
+                    charstrings, {})
     boxes = [b for b in bounds_of.values() if b]
     y_max = max(asc, *(round(b[3]) for b in boxes))
     y_min = min(-desc, *(round(b[1]) for b in boxes))

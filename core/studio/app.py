@@ -9,12 +9,14 @@ server goes on.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import re
 import secrets
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -30,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import GlyphError
 from .jobs import JobQueue, Models
-from .sessions import Session, Sessions, session_file
+from .sessions import Session, Sessions, StudioBusy, session_file
 from .uploads import Limits, UploadError, display_name, read_checked, save_upload, size_text
 
 log = logging.getLogger("glyph.studio")
@@ -42,6 +45,11 @@ PREVIEW_SIZE = 128
 #: The page's rules: nothing from another origin (the page works offline and leaks nothing).
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+#: Photos decoded at once. A 40-megapixel photo is about half a gigabyte as floats, so twenty visitors uploading
+#: together wait here rather than fill memory.
+DECODE_SLOTS = threading.BoundedSemaphore(2)
+#: Restore inputs are kept at most this many pixels a side until their job runs (restorecae works at 64).
+RESTORE_SIDE = 512
 #: Seconds between sweeps for idle sessions.
 REAP_EVERY = 60.0
 _REF_ID = re.compile(r"^(?:U\+[0-9A-F]{4,6}|ref)_\d+$")
@@ -63,29 +71,42 @@ class Studio:
 # Plumbing: sessions in cookies, errors as JSON lines
 # ---------------------------------------------------------------------------------------------------------------
 
-Handler = Callable[[Request, Studio, Session], Awaitable[Any]]
+Handler = Callable[[Request, Studio, Any], Awaitable[Any]]
 
 
-def _api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """A route that runs in the visitor's session and answers JSON; errors become ``{"error": ...}``."""
+def _api(handler: Handler, create: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    """A route that answers JSON in the visitor's session; errors become ``{"error": ...}``.
+
+    :param create: start a session for a visitor without one (routes that store something); otherwise the
+        handler gets None for such a visitor, so reading pages never fills the studio with sessions.
+    """
 
     async def endpoint(request: Request) -> Response:
         studio: Studio = request.app.state.studio
         sid = request.cookies.get(COOKIE)
-        session = studio.sessions.get(sid)
-        assert session is not None
+        session = None
         try:
+            session = studio.sessions.get(sid, create=create)
             result = await handler(request, studio, session)
             response = result if isinstance(result, Response) else JSONResponse(result)
+        except _TooLarge:  # the Guard cut the body off as it arrived
+            response = JSONResponse({"error": f"the upload is larger than {size_text(studio.limits.request_bytes)}; "
+                                              f"send fewer or smaller files"}, status_code=413)
+        except StudioBusy as e:
+            response = JSONResponse({"error": str(e)}, status_code=503)
         except UploadError as e:
             response = JSONResponse({"error": str(e)}, status_code=422)
         except GlyphError as e:
             response = JSONResponse({"error": str(e)}, status_code=400)
+        except HTTPException as e:  # Starlette's form parser: too many files or fields, a malformed body
+            response = JSONResponse({"error": f"the upload could not be read ({e.detail}); send at most "
+                                              f"{studio.limits.files} images at a time from the page"},
+                                    status_code=e.status_code)
         except Exception as e:  # a bug: say so on the page, keep serving
             log.exception("studio request %s %s failed", request.method, request.url.path)
             response = JSONResponse({"error": f"internal error ({type(e).__name__}); the server log has the "
                                               f"details"}, status_code=500)
-        if session.id != sid:
+        if session is not None and session.id != sid and studio.sessions.get(session.id, create=False):
             response.set_cookie(COOKIE, session.id, httponly=True, samesite="strict", path="/")
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -96,7 +117,7 @@ def _api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 async def _json(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise GlyphError("the request body is not JSON; reload the page") from None
     if not isinstance(body, dict):
         raise GlyphError("the request body is not a JSON object; reload the page")
@@ -140,13 +161,21 @@ async def files(request: Request) -> Response:
 
 async def info(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
     from .. import __version__
-    from ..data.charsets import BUILTIN
 
     lim = studio.limits
-    return {"version": __version__, "device": studio.device, "charsets": [c for c in BUILTIN if "N" not in c]
-            + ["common-500", "common-1000"],
+    return {"version": __version__, "device": studio.device, "charsets": _charsets(),
             "limits": {"file": size_text(lim.file_bytes), "files": lim.files, "refs": lim.refs,
                        "text_chars": lim.text_chars}}
+
+
+#: The charsets a whole font can be built of (names only: the page never names a file on the server).
+CHARSETS = ("common-500", "common-1000", "jis-1", "gb2312-1", "gb2312")
+
+
+def _charsets() -> list[dict[str, Any]]:
+    from ..data.charsets import load_charset
+
+    return [{"name": c, "count": len(load_charset(c).chars)} for c in CHARSETS]
 
 
 async def methods(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
@@ -197,12 +226,28 @@ def _refs(session: Session) -> list[dict[str, Any]]:
     return out
 
 
-def _add_ref(session: Session, ref_id: str, char: str, name: str, glyph: Any) -> None:
+def _add_ref(session: Session, ref_id: str, char: str, name: str, glyph: Any, digest: str) -> None:
     from ..imageio import write_image
 
     write_image(session.previews / f"{ref_id}.png", 1.0 - glyph.astype("float32") / 255.0)
-    (session.previews / f"{ref_id}.json").write_text(json.dumps({"id": ref_id, "char": char, "name": name},
-                                                                ensure_ascii=False), encoding="utf-8")
+    meta = {"id": ref_id, "char": char, "name": name, "digest": digest}
+    (session.previews / f"{ref_id}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+
+def _digest(path: Path, extra: str = "") -> str:
+    """What tells one upload from another (a photo sent twice, a sheet cut twice with the same text)."""
+    h = hashlib.sha256(extra.encode())
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:32]
+
+
+def _decoded(path: Path, name: str, then: Callable[[Any, str], Any]) -> Any:
+    """``then(pixels, kind)`` of the upload at ``path``, holding one of the :data:`DECODE_SLOTS` meanwhile."""
+    with DECODE_SLOTS:
+        pixels, kind = read_checked(path, name)
+        return then(pixels, kind)
 
 
 def _ref_id(session: Session, char: str) -> str:
@@ -221,7 +266,8 @@ async def add_refs(request: Request, studio: Studio, session: Session) -> dict[s
         text = str(form.get("text") or "")
         grid = str(form.get("grid") or "").strip()
         skipped: list[dict[str, str]] = []
-        have = len(list(session.previews.glob("*.json")))
+        known = {r["digest"]: r["name"] for r in _refs(session)}
+        have, added = len(known), 0
         if sheet is not None and hasattr(sheet, "read"):
             chars = [c for c in text if not c.isspace()]
             if not chars:
@@ -230,9 +276,12 @@ async def add_refs(request: Request, studio: Studio, session: Session) -> dict[s
             _, tmp = _job_folder(session)
             try:
                 path = await save_upload(sheet, tmp, "sheet", lim)
-                pixels, kind = await run_in_threadpool(read_checked, path, display_name(sheet.filename))
-                cut = await run_in_threadpool(slice_sheet, pixels, kind, text, grid=shape,
-                                              source=display_name(sheet.filename))
+                name = display_name(sheet.filename)
+                digest = _digest(path, "".join(chars) + "|" + grid)
+                if any(r["digest"] == digest for r in _refs(session)):
+                    raise GlyphError(f"{name} was already cut with this text; its references are below")
+                cut = await run_in_threadpool(_decoded, path, name, lambda px, kind: slice_sheet(
+                    px, kind, text, grid=shape, source=name))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             skipped += [{"what": w, "why": y} for w, y in cut.skipped]
@@ -242,8 +291,9 @@ async def add_refs(request: Request, studio: Studio, session: Session) -> dict[s
                     continue
                 ref_id = _ref_id(session, ch)
                 write_image(session.refs / f"{ref_id}.png", 1.0 - glyph.astype("float32") / 255.0)
-                _add_ref(session, ref_id, ch, where, glyph)
+                _add_ref(session, ref_id, ch, where, glyph, digest)
                 have += 1
+                added += 1
         elif not uploads:
             raise GlyphError("choose photos of single characters (or one photo of a sheet and its text)")
         if len(uploads) > lim.files:
@@ -260,8 +310,11 @@ async def add_refs(request: Request, studio: Studio, session: Session) -> dict[s
                 await run_in_threadpool(session.make_room, lim.session_bytes)
                 path = await save_upload(up, session.refs, ref_id, lim)
                 try:
-                    pixels, kind = await run_in_threadpool(read_checked, path, name)
-                    glyph = await run_in_threadpool(normalize_glyph, pixels, kind, PREVIEW_SIZE)
+                    digest = _digest(path)
+                    if digest in known:
+                        raise GlyphError(f"already added (as {known[digest]})")
+                    glyph = await run_in_threadpool(_decoded, path, name,
+                                                    lambda px, kind: normalize_glyph(px, kind, PREVIEW_SIZE))
                 except GlyphError:
                     path.unlink(missing_ok=True)
                     raise
@@ -269,13 +322,15 @@ async def add_refs(request: Request, studio: Studio, session: Session) -> dict[s
                 why = str(e)
                 skipped.append({"what": name, "why": why[len(name) + 2:] if why.startswith(f"{name}: ") else why})
                 continue
-            _add_ref(session, ref_id, ch, name, glyph)
+            _add_ref(session, ref_id, ch, name, glyph, digest)
+            known[digest] = name
             have += 1
-    return {"refs": _refs(session), "skipped": skipped}
+            added += 1
+    return {"refs": _refs(session), "added": added, "skipped": skipped}
 
 
-async def list_refs(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
-    return {"refs": _refs(session)}
+async def list_refs(request: Request, studio: Studio, session: Session | None) -> dict[str, Any]:
+    return {"refs": _refs(session) if session is not None else []}
 
 
 async def remove_ref(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
@@ -299,10 +354,23 @@ async def clear_refs(request: Request, studio: Studio, session: Session) -> dict
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _submit(studio: Studio, session: Session, kind: str, work: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    studio.sessions.reap()
-    session.make_room(studio.limits.session_bytes)
-    job = studio.queue.submit(kind, session.id, work)
+def _submit(studio: Studio, session: Session, kind: str, work: Callable[[Any], dict[str, Any]],
+            folder: Path) -> dict[str, Any]:
+    """Queue ``work`` for ``session``; ``folder`` (where it writes) is removed should it fail or be cancelled."""
+
+    def run(ctx: Any) -> dict[str, Any]:
+        try:
+            return work(ctx)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    try:
+        session.make_room(studio.limits.session_bytes, keep=folder.name)
+        job = studio.queue.submit(kind, session.id, run)
+    except GlyphError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     _, position = studio.queue.get(job.id, session.id)
     return job.record(position)
 
@@ -328,13 +396,15 @@ def _write_glyphs(studio: Studio, session: Session, text: str, adapt: bool, fold
     from ..paths import char_file_name, inside
 
     hand = studio.models.get("dsfgan")
-    glyphs = hand.write(session.refs, text, n_refs=studio.limits.refs, adapt=adapt, ctx=ctx)
-    # The notes name the stored files (U+6C38_3.jpg); the visitor knows them by the names they uploaded.
     names = {r["id"]: r["name"] for r in _refs(session)}
-    ctx.report.notes[:] = [re.sub(r"\b((?:U\+[0-9A-F]{4,6}|ref)_\d+)\.\w+", lambda m: names.get(m[1], m[0]), n)
-                           for n in ctx.report.notes]
-    ctx.report.problems[:] = [(names.get(Path(w).stem, Path(w).name if Path(w).is_absolute() else w), y)
-                              for w, y in ctx.report.problems]
+    try:
+        glyphs = hand.write(session.refs, text, n_refs=studio.limits.refs, adapt=adapt, ctx=ctx)
+    finally:
+        # The notes name the stored files (U+6C38_3.jpg); the visitor knows them by the names they uploaded.
+        ctx.report.notes[:] = [re.sub(r"\b((?:U\+[0-9A-F]{4,6}|ref)_\d+)\.\w+", lambda m: names.get(m[1], m[0]),
+                                      n) for n in ctx.report.notes]
+        ctx.report.problems[:] = [(names.get(Path(w).stem, Path(w).name if Path(w).is_absolute() else w), y)
+                                  for w, y in ctx.report.problems]
     out = folder / "glyphs"
     out.mkdir(exist_ok=True)
     for ch, img in glyphs.items():
@@ -366,7 +436,7 @@ async def write(request: Request, studio: Studio, session: Session) -> dict[str,
                 "glyphs": [{"char": ch, "url": _url(session, folder / "glyphs" / char_file_name(ch))}
                            for ch in glyphs]}
 
-    return _submit(studio, session, "write", work)
+    return _submit(studio, session, "write", work, folder)
 
 
 def _family(body: dict[str, Any]) -> str:
@@ -380,7 +450,7 @@ def _family(body: dict[str, Any]) -> str:
 
 
 def _font_file(family: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "", family)
+    slug = re.sub(r"[^\w]+", "", family)  # letters and digits of any script: 我的手写.otf, MyHand.otf
     return f"{slug or 'MyHand'}.otf"
 
 
@@ -392,7 +462,9 @@ async def font(request: Request, studio: Studio, session: Session) -> dict[str, 
     charset = body.get("charset")
     source = body.get("run")
     if charset:
-        chars = "".join(load_charset(str(charset)).chars)  # an unknown name fails here, with the choices
+        if charset not in CHARSETS:
+            raise GlyphError(f"charset {str(charset)[:40]!r}: choose one of {', '.join(CHARSETS)}")
+        chars = "".join(load_charset(charset).chars)
         _need_refs(session)
     elif not (isinstance(source, str) and _RUN_ID.match(source) and (session.jobs / source / "glyphs").is_dir()):
         raise GlyphError("write a text first (the font holds its characters), or choose a whole charset")
@@ -414,58 +486,75 @@ async def font(request: Request, studio: Studio, session: Session) -> dict[str, 
         return {"run": run, "font": _url(session, out), "file": out.name, "family": family,
                 "glyphs": len(report.chars)}
 
-    return _submit(studio, session, "font", work)
+    return _submit(studio, session, "font", work, folder)
+
+
+def _restore_input(pixels: Any, kind: str) -> Any:
+    """A damaged glyph as the job will pass it to restorecae: a PIL image at most :data:`RESTORE_SIDE` a side."""
+    from ..imageio import to_pil
+
+    image = to_pil(pixels)
+    image.thumbnail((RESTORE_SIDE, RESTORE_SIDE))
+    return image
 
 
 async def restore(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
     from ..data.refs import char_from_filename
-    from ..imageio import to_pil
 
     lim = studio.limits
     run, folder = _job_folder(session)
-    items: list[tuple[str, str, Any]] = []  # (name, char, PIL image)
+    items: list[tuple[str, str, str, Any]] = []  # (name, char, where the char came from, PIL image)
     skipped: list[dict[str, str]] = []
-    async with request.form(max_files=lim.files + 1, max_fields=8) as form:
-        uploads = [f for f in form.getlist("files") if hasattr(f, "read")]
-        given = [c for c in str(form.get("chars") or "") if not c.isspace()]
-        if not uploads:
-            raise GlyphError("choose one or more images of damaged characters (one character per image)")
-        if len(uploads) > lim.files:
-            raise UploadError(f"{len(uploads)} files in one go; send at most {lim.files}")
-        (folder / "input").mkdir()
-        for i, up in enumerate(uploads):
-            name = display_name(up.filename)
-            try:
-                path = await save_upload(up, folder / "input", f"in_{i}", lim)
-                pixels, _ = await run_in_threadpool(read_checked, path, name)
-            except GlyphError as e:
-                why = str(e)
-                skipped.append({"what": name, "why": why[len(name) + 2:] if why.startswith(f"{name}: ") else why})
-                continue
-            ch = given[i] if i < len(given) else (char_from_filename(Path(name).stem) or "")
-            items.append((name, ch, to_pil(pixels)))
-    if not items:
+    notes: list[str] = []
+    try:
+        async with request.form(max_files=lim.files + 1, max_fields=8) as form:
+            uploads = [f for f in form.getlist("files") if hasattr(f, "read")]
+            given = [c for c in str(form.get("chars") or "") if not c.isspace()]
+            if not uploads:
+                raise GlyphError("choose one or more images of damaged characters (one character per image)")
+            if len(uploads) > lim.files:
+                raise UploadError(f"{len(uploads)} files in one go; send at most {lim.files}")
+            (folder / "input").mkdir()
+            for i, up in enumerate(uploads):
+                name = display_name(up.filename)
+                try:
+                    path = await save_upload(up, folder / "input", f"in_{i}", lim)
+                    image = await run_in_threadpool(_decoded, path, name, _restore_input)
+                except GlyphError as e:
+                    why = str(e)
+                    skipped.append({"what": name,
+                                    "why": why[len(name) + 2:] if why.startswith(f"{name}: ") else why})
+                    continue
+                guess = char_from_filename(Path(name).stem) or ""
+                ch, source = (given[i], "given") if i < len(given) else (guess, "file name" if guess else "")
+                items.append((name, ch, source, image))
+        if not items:
+            first = f": {skipped[0]['what']}: {skipped[0]['why']}" if skipped else ""
+            raise UploadError(f"no image could be read{first}")
+    except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
-        first = f": {skipped[0]['what']}: {skipped[0]['why']}" if skipped else ""
-        raise UploadError(f"no image could be read{first}")
+        raise
     if given and len(given) != len(uploads):
-        skipped.append({"what": "characters", "why": f"{len(given)} characters for {len(uploads)} images; the "
-                                                     f"rest were read from the file names"})
+        notes.append(f"{len(given)} characters given for {len(uploads)} images: "
+                     + ("the rest were read from the file names" if len(given) < len(uploads)
+                        else "the extra ones were not used"))
 
     def work(ctx: Any) -> dict[str, Any]:
         restorer = studio.models.get("restorecae")
-        results = restorer.restore_checked([im for _, _, im in items], chars=[c for _, c, _ in items], ctx=ctx)
+        for line in notes:
+            ctx.note(line)
+        results = restorer.restore_checked([it[3] for it in items], chars=[it[1] for it in items], ctx=ctx)
         rows = []
         with zipfile.ZipFile(folder / "restored.zip", "w", zipfile.ZIP_DEFLATED) as zf:
             report = []
-            for i, ((name, ch, im), r) in enumerate(zip(items, results, strict=True)):
+            for i, ((name, ch, source, im), r) in enumerate(zip(items, results, strict=True)):
                 ctx.check_cancel()
                 damaged, restored = folder / f"damaged_{i}.png", folder / f"restored_{i}.png"
                 im.convert("RGB").save(damaged)
                 r.image.save(restored)
-                stem = Path(name).stem
+                stem = f"{i + 1:02d}_{Path(name).stem}"  # numbered: two uploads may share a name
                 zf.write(restored, f"{stem}.png")
-                row = {"name": name, "char": ch, "damaged": _url(session, damaged),
+                row = {"name": name, "char": ch, "char_from": source, "damaged": _url(session, damaged),
                        "restored": _url(session, restored), **r.trust.record()}
                 if r.uncertainty is not None:
                     unsure = folder / f"uncertainty_{i}.png"
@@ -477,7 +566,7 @@ async def restore(request: Request, studio: Studio, session: Session) -> dict[st
             zf.writestr("report.json", json.dumps(report, ensure_ascii=False, indent=1))
         return {"run": run, "rows": rows, "zip": _url(session, folder / "restored.zip"), "upload_skipped": skipped}
 
-    return _submit(studio, session, "restore", work)
+    return _submit(studio, session, "restore", work, folder)
 
 
 async def sample(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
@@ -492,7 +581,7 @@ async def sample(request: Request, studio: Studio, session: Session) -> dict[str
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 64:
         raise GlyphError("draw between 1 and 64 samples")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise GlyphError("the seed is a whole number from 0")
+        raise GlyphError("the seed is a whole number from 0 to 9,223,372,036,854,775,807")
     run, folder = _job_folder(session)
 
     def work(ctx: Any) -> dict[str, Any]:
@@ -505,23 +594,27 @@ async def sample(request: Request, studio: Studio, session: Session) -> dict[str
             urls.append(_url(session, path))
         return {"run": run, "method": name, "seed": seed, "images": urls}
 
-    return _submit(studio, session, "sample", work)
+    return _submit(studio, session, "sample", work, folder)
 
 
-async def job_status(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
-    job, position = studio.queue.get(request.path_params["job"], session.id)
+async def job_list(request: Request, studio: Studio, session: Session | None) -> dict[str, Any]:
+    return {"jobs": studio.queue.of_session(session.id) if session is not None else []}
+
+
+async def job_status(request: Request, studio: Studio, session: Session | None) -> dict[str, Any]:
+    job, position = studio.queue.get(request.path_params["job"], session.id if session else "")
     return job.record(position)
 
 
-async def job_cancel(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
-    job = studio.queue.cancel(request.path_params["job"], session.id)
-    _, position = studio.queue.get(job.id, session.id)
+async def job_cancel(request: Request, studio: Studio, session: Session | None) -> dict[str, Any]:
+    job = studio.queue.cancel(request.path_params["job"], session.id if session else "")
+    _, position = studio.queue.get(job.id, job.session)
     return job.record(position)
 
 
-async def end_session(request: Request, studio: Studio, session: Session) -> Response:
-    studio.queue.cancel_session(session.id)
-    studio.sessions.end(session.id)
+async def end_session(request: Request, studio: Studio, session: Session | None) -> Response:
+    if session is not None:
+        studio.sessions.end(session.id)  # (its jobs are cancelled as it goes)
     response = JSONResponse({"ended": True})
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -614,7 +707,9 @@ def create_app(*, device: str = "auto", precision: str = "auto", limits: Limits 
     dev = resolve_device(validate_device_spec(device))
     resolve_precision(precision, dev)
     folder = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="glyph-studio-"))
-    studio = Studio(limits, Sessions(folder, limits), JobQueue(limits.queue), Models(str(dev), precision), str(dev))
+    queue = JobQueue(limits.queue)
+    sessions = Sessions(folder, limits, on_drop=queue.cancel_session)  # a session's end cancels its jobs
+    studio = Studio(limits, sessions, queue, Models(str(dev), precision), str(dev))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -640,13 +735,14 @@ def create_app(*, device: str = "auto", precision: str = "auto", limits: Limits 
         Route("/api/methods", _api(methods)),
         Route("/api/methods/{name}/card", _api(card)),
         Route("/api/refs", _api(list_refs), methods=["GET"]),
-        Route("/api/refs", _api(add_refs), methods=["POST"]),
-        Route("/api/refs", _api(clear_refs), methods=["DELETE"]),
-        Route("/api/refs/{ref}", _api(remove_ref), methods=["DELETE"]),
-        Route("/api/write", _api(write), methods=["POST"]),
-        Route("/api/font", _api(font), methods=["POST"]),
-        Route("/api/restore", _api(restore), methods=["POST"]),
-        Route("/api/sample", _api(sample), methods=["POST"]),
+        Route("/api/refs", _api(add_refs, create=True), methods=["POST"]),
+        Route("/api/refs", _api(clear_refs, create=True), methods=["DELETE"]),
+        Route("/api/refs/{ref}", _api(remove_ref, create=True), methods=["DELETE"]),
+        Route("/api/write", _api(write, create=True), methods=["POST"]),
+        Route("/api/font", _api(font, create=True), methods=["POST"]),
+        Route("/api/restore", _api(restore, create=True), methods=["POST"]),
+        Route("/api/sample", _api(sample, create=True), methods=["POST"]),
+        Route("/api/jobs", _api(job_list)),
         Route("/api/jobs/{job}", _api(job_status)),
         Route("/api/jobs/{job}/cancel", _api(job_cancel), methods=["POST"]),
         Route("/api/session", _api(end_session), methods=["DELETE"]),

@@ -106,11 +106,19 @@ class JobQueue:
         with self._cond:
             job = self._jobs.get(job_id)
             if job is None or job.session != session:
-                raise GlyphError("no such job in this session (the page may be older than the server: reload it)")
+                raise GlyphError("this job is gone: the session was ended (Start over, or another tab) or the studio "
+                                 "restarted; reload the page")
             position = None
             if job.status == "queued":
                 position = next((i + 1 for i, j in enumerate(self._waiting) if j is job), None)
             return job, position
+
+    def of_session(self, session: str) -> list[dict[str, Any]]:
+        """The waiting and running jobs of ``session``, oldest first (a reloaded page follows them again)."""
+        with self._cond:
+            active = [j for j in self._jobs.values() if j.session == session and j.status in ("queued", "running")]
+            order = {j.id: i + 1 for i, j in enumerate(self._waiting)}
+            return [j.record(order.get(j.id)) for j in sorted(active, key=lambda j: j.created)]
 
     def cancel(self, job_id: str, session: str) -> Job:
         """Cancel a job: a waiting one is dropped now, a running one stops at its next progress step."""
@@ -187,7 +195,7 @@ class JobQueue:
             status, job.error = "failed", "out of memory; try a shorter text or fewer images"
         except Exception as e:  # a bug must not take the studio down: the page gets a line, the log the trace
             log.exception("studio job %s (%s) failed", job.id, job.kind)
-            status, job.error = "failed", f"internal error ({type(e).__name__}: {e}); the server log has the details"
+            status, job.error = "failed", f"internal error ({type(e).__name__}); the server log has the details"
         job.notes = list(ctx.report.notes)
         job.skipped = list(ctx.report.problems)
         with self._cond:

@@ -11,6 +11,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,12 @@ from ..errors import GlyphError
 from .uploads import Limits, size_text
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+#: A session untouched this many seconds may be removed to make room for a new visitor when the studio is full.
+EVICT_IDLE = 600.0
+
+
+class StudioBusy(GlyphError):
+    """No room for another session now."""
 
 
 @dataclass
@@ -76,9 +83,10 @@ class Session:
 class Sessions:
     """All sessions of one studio, under ``root`` (a fresh temporary folder the studio owns)."""
 
-    def __init__(self, root: Path, limits: Limits) -> None:
+    def __init__(self, root: Path, limits: Limits, on_drop: Callable[[str], None] | None = None) -> None:
         self.root = root
         self.limits = limits
+        self.on_drop = on_drop  # told each session id removed (the queue cancels its jobs)
         self._by_id: dict[str, Session] = {}
         self._lock = threading.Lock()
         root.mkdir(parents=True, exist_ok=True)
@@ -91,8 +99,13 @@ class Sessions:
             if s is None:
                 if not create:
                     return None
-                while len(self._by_id) >= self.limits.sessions:
+                if len(self._by_id) >= self.limits.sessions:
+                    # Make room only from sessions left alone for a while: a flood of new visitors must not end
+                    # the work of someone who is using the studio.
                     oldest = min(self._by_id.values(), key=lambda x: x.touched)
+                    if time.monotonic() - oldest.touched < EVICT_IDLE:
+                        raise StudioBusy(f"the studio is serving {len(self._by_id)} sessions, its most; try again "
+                                         f"in a few minutes")
                     self._drop(oldest.id)
                 new_id = secrets.token_urlsafe(24)
                 s = Session(new_id, self.root / new_id)
@@ -130,6 +143,8 @@ class Sessions:
         s = self._by_id.pop(sid, None)
         if s is None:
             return False
+        if self.on_drop is not None:
+            self.on_drop(sid)
         shutil.rmtree(s.folder, ignore_errors=True)
         return True
 

@@ -718,7 +718,7 @@ class DSFGAN(Method):
         todo = [ch for ch in wanted if ch in templates.glyphs]
         if not todo:
             raise GlyphError("nothing to write: the text has no CJK character the template font covers; give "
-                             "--text with Chinese or Japanese characters")
+                             "a text with Chinese or Japanese characters")
         images = torch.zeros(0, 1, 64, 64, dtype=torch.uint8)
         if writer is not None:
             saved = A.load_writer(Path(writer), A.base_id(self.nets["G"]))

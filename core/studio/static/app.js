@@ -33,9 +33,15 @@ function say(text, kind = "note", items = []) {
   return p;
 }
 function clearMessages() { $("#messages").replaceChildren(); }
-function sayError(e) { say(e.message || String(e), "error"); }
+class Cancelled extends Error { constructor() { super("cancelled"); } }
+function sayError(e) { if (e instanceof Cancelled) say("cancelled; nothing was kept"); else say(e.message || String(e), "error"); }
 function saySkipped(skipped, what = "left out") {
-  if (skipped && skipped.length) say(`${skipped.length} ${what}:`, "error", skipped.map((s) => `${s.what}: ${s.why}`));
+  if (!skipped || !skipped.length) return;
+  const byWhy = new Map();  // one line per reason: "'H', 'e', 'l': not a CJK ideograph…"
+  for (const s of skipped) byWhy.set(s.why, [...(byWhy.get(s.why) || []), s.what]);
+  const lines = [...byWhy].map(([why, whats]) =>
+    `${whats.length > 6 ? whats.slice(0, 6).join(", ") + ` and ${whats.length - 6} more` : whats.join(", ")}: ${why}`);
+  say(`${skipped.length} ${what}:`, "error", lines);
 }
 
 // ---- jobs: queued work on the server, polled with a progress bar -------------------------------------------------
@@ -59,7 +65,7 @@ async function follow(job, box) {
   if (job.notes && job.notes.length) say(job.notes.join(" · "));
   saySkipped(job.skipped);
   if (job.status === "failed") throw new Error(job.error);
-  if (job.status === "cancelled") throw new Error("cancelled");
+  if (job.status === "cancelled") throw new Cancelled();
   return job.result;
 }
 
@@ -67,6 +73,7 @@ function busy(button, on) { button.disabled = on; }
 
 // ---- tabs -------------------------------------------------------------------------------------------------------
 function showTab(name) {
+  clearMessages();
   for (const tab of document.querySelectorAll("nav [role=tab]")) {
     const mine = tab.getAttribute("aria-controls") === name;
     tab.setAttribute("aria-selected", mine);
@@ -92,7 +99,8 @@ function showRefs(refs) {
   $("#refs-count").textContent = `${refs.length} reference${refs.length === 1 ? "" : "s"}` +
     (named ? `, ${named} named after their character` : "");
   $("#adapt").disabled = named === 0;
-  $("#adapt-hint").textContent = named ? `(learns from the ${named} named)` : "(needs references named after their character)";
+  $("#adapt-hint").textContent = named ? `(learns from the ${named} named; about a minute on a 2-core CPU)`
+    : "(needs references named after their character)";
   if (!named) $("#adapt").checked = false;
 }
 
@@ -106,6 +114,7 @@ async function uploadRefs(files) {
     const r = await api("POST", "/api/refs", form);
     p.remove();
     showRefs(r.refs);
+    if (r.added) say(`${r.added} reference${r.added === 1 ? "" : "s"} added`);
     saySkipped(r.skipped, "not used");
   } catch (e) { p.remove(); sayError(e); }
 }
@@ -122,85 +131,114 @@ async function cutSheet() {
   try {
     const r = await api("POST", "/api/refs", form);
     showRefs(r.refs);
+    say(`${r.added} reference${r.added === 1 ? "" : "s"} cut from the sheet`);
     saySkipped(r.skipped, "cells not used");
   } catch (e) { sayError(e); } finally { busy($("#sheet-go"), false); }
 }
 
 let lastRun = null;
 
+function showWritten(result) {
+  lastRun = result.run;
+  $("#preview").src = result.preview;
+  $("#glyphs").replaceChildren(...result.glyphs.map((g) =>
+    el("li", { title: g.char }, el("img", { src: g.url, alt: g.char }))));
+  $("#zip").href = result.zip + "?download=1&name=glyphs.zip";
+  $("#font-done").hidden = true;
+  $("#write-result").hidden = false;
+  $("#write-result").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
 async function writeText() {
   clearMessages();
   busy($("#write-go"), true);
   try {
-    const job = await api("POST", "/api/write", { text: $("#text").value, adapt: $("#adapt").checked });
-    const result = await follow(job, $("#write-job"));
-    lastRun = result.run;
-    $("#preview").src = result.preview;
-    $("#glyphs").replaceChildren(...result.glyphs.map((g) =>
-      el("li", { title: g.char }, el("img", { src: g.url, alt: g.char }))));
-    $("#zip").href = result.zip + "?download=1&name=glyphs.zip";
-    $("#font-done").hidden = true;
-    $("#write-result").hidden = false;
-    $("#write-result").scrollIntoView({ behavior: "smooth", block: "start" });
+    await track(await api("POST", "/api/write", { text: $("#text").value, adapt: $("#adapt").checked }));
   } catch (e) { sayError(e); } finally { busy($("#write-go"), false); }
+}
+
+function showFont(result) {
+  const link = $("#font-link");
+  link.href = result.font + "?download=1&name=" + encodeURIComponent(result.file);
+  link.download = result.file;
+  link.textContent = `Download ${result.file}`;
+  $("#font-info").textContent = `'${result.family}', ${result.glyphs} characters in your hand, with punctuation, ` +
+    "digits and Latin letters added; install it by opening the file.";
+  $("#font-done").hidden = false;
+  $("#write-result").hidden = false;
 }
 
 async function buildFont() {
   clearMessages();
+  $("#font-done").hidden = true;
   const scope = $("#font-scope").value;
   const body = { name: $("#font-name").value, run: lastRun, adapt: $("#adapt").checked };
   if (scope) body.charset = scope;
   busy($("#font-go"), true);
-  try {
-    const job = await api("POST", "/api/font", body);
-    const result = await follow(job, $("#font-job"));
-    const link = $("#font-link");
-    link.href = result.font + "?download=1&name=" + encodeURIComponent(result.file);
-    link.download = result.file;
-    link.textContent = `Download ${result.file}`;
-    $("#font-info").textContent = `'${result.family}', ${result.glyphs} characters in your hand, with punctuation, ` +
-      "digits and Latin letters added; install it by opening the file.";
-    $("#font-done").hidden = false;
-  } catch (e) { sayError(e); } finally { busy($("#font-go"), false); }
+  try { await track(await api("POST", "/api/font", body)); } catch (e) { sayError(e); } finally { busy($("#font-go"), false); }
 }
 
 // ---- restore ----------------------------------------------------------------------------------------------------
+function showRestored(result) {
+  saySkipped(result.upload_skipped, "not restored");
+  const img = (src, alt) => src ? el("img", { src, alt }) : el("span", { textContent: "–" });
+  $("#restore-table tbody").replaceChildren(...result.rows.map((r) => {
+    const read = r.read_as ? `${r.read_as} (${Math.round(100 * r.read_prob)} %)` : "–";
+    const from = r.char ? `${r.char} (${r.char_from === "given" ? "given" : "from the file name"}); ` : "";
+    const verdict = el("td", {}, el("span", { textContent: `${from}read as ${read}` }));
+    if (r.flags.length) verdict.append(el("div", { className: "flags", textContent: r.flags.join("; ") }));
+    const row = el("tr", {},
+      el("td", {}, img(r.damaged, `damaged ${r.name}`)), el("td", {}, img(r.restored, `restored ${r.name}`)),
+      el("td", {}, img(r.uncertainty_map, "uncertainty")), verdict);
+    if (r.flags.length) row.className = "flagged";
+    row.title = r.name;
+    return row;
+  }));
+  $("#restore-zip").href = result.zip + "?download=1&name=restored.zip";
+  $("#restore-result").hidden = false;
+  const flagged = result.rows.filter((r) => r.flags.length).length;
+  say(`${result.rows.length} restored` + (flagged ? `, ${flagged} to check by eye (framed in red)` : ""));
+}
+
 async function restoreImages() {
+  clearMessages();
   const files = $("#restore-files").files;
   if (!files.length) { say("choose images of damaged characters first", "error"); return; }
-  clearMessages();
   const form = new FormData();
   for (const f of files) form.append("files", f, f.name);
   form.append("chars", $("#restore-chars").value);
   busy($("#restore-go"), true);
-  try {
-    const job = await api("POST", "/api/restore", form);
-    const result = await follow(job, $("#restore-job"));
-    saySkipped(result.upload_skipped, "not restored");
-    const img = (src, alt) => src ? el("img", { src, alt }) : el("span", { textContent: "–" });
-    $("#restore-table tbody").replaceChildren(...result.rows.map((r) => {
-      const read = r.read_as ? `${r.read_as} (${Math.round(100 * r.read_prob)} %)` : "–";
-      const row = el("tr", {},
-        el("td", {}, img(r.damaged, `damaged ${r.name}`)), el("td", {}, img(r.restored, `restored ${r.name}`)),
-        el("td", {}, img(r.uncertainty_map, "uncertainty")),
-        el("td", { textContent: (r.char ? `given ${r.char}, ` : "") + `read ${read}` }),
-        el("td", { className: "flags", textContent: r.flags.length ? r.flags.join("; ") : "" }));
-      if (r.flags.length) row.className = "flagged";
-      row.title = r.name;
-      return row;
-    }));
-    $("#restore-zip").href = result.zip + "?download=1&name=restored.zip";
-    $("#restore-result").hidden = false;
-    const flagged = result.rows.filter((r) => r.flags.length).length;
-    say(`${result.rows.length} restored` + (flagged ? `, ${flagged} to check by eye (framed in red)` : ""));
-  } catch (e) { sayError(e); } finally { busy($("#restore-go"), false); }
+  try { await track(await api("POST", "/api/restore", form)); } catch (e) { sayError(e); } finally { busy($("#restore-go"), false); }
+}
+
+// ---- jobs by kind: where their progress shows and how their result is shown -------------------------------------
+const KINDS = {
+  write: { box: "#write-job", show: showWritten },
+  font: { box: "#font-job", show: showFont },
+  restore: { box: "#restore-job", show: showRestored },
+  sample: { box: "#sample-job", show: showSamples },
+};
+
+async function track(job) {
+  const kind = KINDS[job.kind];
+  kind.show(await follow(job, $(kind.box)));
+}
+
+async function resumeJobs() {  // a reloaded page follows the jobs it had started
+  const { jobs } = await api("GET", "/api/jobs");
+  for (const job of jobs) {
+    if (job.kind === "restore") showTab("restore");
+    if (job.kind === "sample") showTab("explore");
+    say(`following your ${job.kind} job started before the page was reloaded`);
+    track(job).catch(sayError);
+  }
 }
 
 // ---- explore ----------------------------------------------------------------------------------------------------
 async function loadMethods() {
   const { methods } = await api("GET", "/api/methods");
   $("#methods tbody").replaceChildren(...methods.map((m) => {
-    const actions = el("td");
+    const actions = el("div", { className: "actions" });
     if (m.card) {
       const b = el("button", { textContent: "model card", className: "quiet" });
       b.onclick = () => showCard(m.name).catch(sayError);
@@ -213,27 +251,33 @@ async function loadMethods() {
       actions.append(b);
     }
     const name = el("td", {}, el("strong", { textContent: m.name }), el("br"),
-      el("span", { className: "hint", textContent: m.summary }));
+      el("span", { className: "hint", textContent: m.summary }), actions);
     return el("tr", {}, name, el("td", { textContent: m.task }), el("td", { textContent: m.status }),
-      el("td", { textContent: m.builtin ? "glyph" : `${m.provider} ${m.version}` }), actions);
+      el("td", { className: "wide", textContent: m.builtin ? "glyph" : `${m.provider} ${m.version}` }));
   }));
+}
+
+function showSamples(result) {
+  $("#sample-name").textContent = result.method;
+  $("#sample-box").hidden = false;
+  $("#samples").replaceChildren(...result.images.map((u) => el("li", {}, el("img", { src: u, alt: "sample" }))));
 }
 
 async function drawSamples() {
   clearMessages();
   busy($("#sample-go"), true);
   try {
-    const job = await api("POST", "/api/sample", { method: $("#sample-name").textContent,
-      seed: Number($("#sample-seed").value), n: Number($("#sample-n").value) });
-    const result = await follow(job, $("#sample-job"));
-    $("#samples").replaceChildren(...result.images.map((u) => el("li", {}, el("img", { src: u, alt: "sample" }))));
+    await track(await api("POST", "/api/sample", { method: $("#sample-name").textContent,
+      seed: Number($("#sample-seed").value), n: Number($("#sample-n").value) }));
   } catch (e) { sayError(e); } finally { busy($("#sample-go"), false); }
 }
 
 async function showCard(name) {
   const { markdown } = await api("GET", `/api/methods/${encodeURIComponent(name)}/card`);
   const card = $("#card");
-  card.replaceChildren(...renderMarkdown(markdown));
+  const close = el("button", { className: "quiet close", textContent: "close the card" });
+  close.onclick = () => { card.hidden = true; };
+  card.replaceChildren(close, ...renderMarkdown(markdown));
   card.hidden = false;
   card.scrollIntoView({ behavior: "smooth" });
 }
@@ -242,13 +286,14 @@ async function showCard(name) {
 // caption (the card's images are not shipped). Text is set with textContent, never as HTML.
 function inline(text) {
   const out = [];
-  const re = /(`[^`]+`|\*\*[^*]+\*\*|!\[[^\]]*\]\([^)]*\)|\[[^\]]+\]\([^)]*\))/g;
+  const re = /(`[^`]+`|\*\*[^*]+\*\*|\*[^*\s][^*]*\*|!\[[^\]]*\]\([^)]*\)|\[[^\]]+\]\([^)]*\))/g;
   let last = 0, m;
   while ((m = re.exec(text))) {
     if (m.index > last) out.push(document.createTextNode(text.slice(last, m.index)));
     const t = m[0];
     if (t[0] === "`") out.push(el("code", { textContent: t.slice(1, -1) }));
     else if (t.startsWith("**")) out.push(el("strong", { textContent: t.slice(2, -2) }));
+    else if (t[0] === "*") out.push(el("em", { textContent: t.slice(1, -1) }));
     else if (t[0] === "!") out.push(el("em", { textContent: `[picture: ${t.slice(2, t.indexOf("]"))}]` }));
     else {
       const label = t.slice(1, t.indexOf("]")), href = t.slice(t.indexOf("](") + 2, -1);
@@ -315,7 +360,8 @@ async function start() {
   const restoreInput = $("#restore-files");
   dropZone(restoreInput.parentElement, restoreInput, (files) => {
     if (files !== restoreInput.files) { const dt = new DataTransfer(); for (const f of files) dt.items.add(f); restoreInput.files = dt.files; }
-    say(`${restoreInput.files.length} image${restoreInput.files.length === 1 ? "" : "s"} chosen`);
+    $("#restore-chosen").textContent = `${restoreInput.files.length} chosen: ` +
+      [...restoreInput.files].map((f) => f.name).join(", ");
   });
   $("#sheet-go").onclick = cutSheet;
   $("#refs-clear").onclick = async () => { try { showRefs((await api("DELETE", "/api/refs")).refs); } catch (e) { sayError(e); } };
@@ -324,14 +370,19 @@ async function start() {
   $("#restore-go").onclick = restoreImages;
   $("#sample-go").onclick = drawSamples;
   $("#end").onclick = async () => {
+    if (!confirm("Remove your references and results from the studio and start over?")) return;
     try { await api("DELETE", "/api/session"); } catch (e) { /* ended anyway */ }
     location.reload();
   };
   try {
     const inf = await api("GET", "/api/info");
     $("#version").textContent = `glyph ${inf.version} · ${inf.device}`;
-    for (const c of inf.charsets) $("#font-scope").append(el("option", { value: c, textContent: `the whole ${c} charset` }));
+    for (const c of inf.charsets) {
+      $("#font-scope").append(el("option", { value: c.name,
+        textContent: `the whole ${c.name} charset (${c.count.toLocaleString("en")} characters)` }));
+    }
     showRefs((await api("GET", "/api/refs")).refs);
+    await resumeJobs();
   } catch (e) { sayError(e); }
 }
 
