@@ -501,7 +501,7 @@ def test_a_font_named_in_chinese(client):
     client.post("/api/refs", files=hand_files())
     job = wait(client, client.post("/api/write", json={"text": "永和"}).json())
     font = wait(client, client.post("/api/font", json={"run": job["result"]["run"], "name": "我的 手写"}).json())
-    assert font["status"] == "done", font
+    assert font["status"] == "done", font["error"]
     assert font["result"]["file"] == "我的手写.otf"
     path = Path(client.app.app.state.studio.sessions.root) / "cjk.otf"
     path.write_bytes(client.get(font["result"]["font"]).content)
@@ -517,3 +517,30 @@ def test_a_reloaded_page_finds_its_running_jobs(client):
     client.post(f"/api/jobs/{job['id']}/cancel")
     assert wait(client, job)["status"] == "cancelled"
     assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_an_adapted_hand_is_reused_for_the_font(client, monkeypatch):
+    """Text first, then a whole charset: the charset is written in the hand adapted for the text (same
+    references), not adapted again, so the font matches what the page showed."""
+    from glyph.plugins.dsfgan import adapt
+    from glyph.studio import app
+
+    monkeypatch.setattr(adapt, "SECONDS", 2.0)  # a short adaptation: what is tested is that it is kept
+    monkeypatch.setattr(app, "CHARSETS", (*app.CHARSETS, "common-20"))  # a small "whole charset"
+    client.delete("/api/refs")
+    client.post("/api/refs", files=hand_files())
+    job = wait(client, client.post("/api/write", json={"text": "我的", "adapt": True}).json())
+    assert job["status"] == "done" and any("adapted to the writer" in n for n in job["notes"]), job
+    assert not any("glyph run dsfgan" in n for n in job["notes"])
+    font = wait(client, client.post("/api/font", json={"charset": "common-20", "adapt": True, "name": "x"}).json())
+    assert font["status"] == "done", font["error"]
+    assert any("without adapting again" in n for n in font["notes"])
+    assert not any("adapted to the writer in" in n for n in font["notes"])
+    folder = Path(client.app.app.state.studio.sessions.root)
+    session = next(p for p in folder.iterdir() if (p / "jobs" / job["result"]["run"]).is_dir())
+    text_glyph = (session / "jobs" / job["result"]["run"] / "glyphs" / "我.png").read_bytes()
+    font_glyph = (session / "jobs" / font["result"]["run"] / "glyphs" / "我.png").read_bytes()
+    assert text_glyph == font_glyph
+    client.delete(f"/api/refs/{client.get('/api/refs').json()['refs'][0]['id']}")  # other references: adapt again
+    again = wait(client, client.post("/api/write", json={"text": "我", "adapt": True}).json())
+    assert any("adapted to the writer in" in n for n in again["notes"])

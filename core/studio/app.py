@@ -391,20 +391,48 @@ def _text_of(body: dict[str, Any], studio: Studio) -> str:
     return text
 
 
+def _refs_key(session: Session) -> str:
+    """Which references the session holds now (an adapted hand is reused only for the same ones)."""
+    return hashlib.sha256("|".join(sorted(r["digest"] for r in _refs(session))).encode()).hexdigest()[:32]
+
+
+def _saved_hand(session: Session) -> Path | None:
+    """The newest hand adapted to the session's current references (kept by an earlier write), if any."""
+    key = _refs_key(session)
+    kept = [p.parent for p in session.jobs.glob("*/hand/refs.key") if p.read_text() == key]
+    return max(kept, key=lambda p: p.stat().st_mtime) if kept else None
+
+
 def _write_glyphs(studio: Studio, session: Session, text: str, adapt: bool, folder: Path, ctx: Any) -> dict[str, Any]:
-    """dsfgan writes ``text`` in the session's hand into ``folder/glyphs/`` (one PNG per character)."""
+    """dsfgan writes ``text`` in the session's hand into ``folder/glyphs/`` (one PNG per character).
+
+    With ``adapt``, the adapted hand is kept in ``folder/hand/`` and a later job on the same references writes in
+    it at once (a whole charset after the text) instead of adapting again.
+    """
     from ..paths import char_file_name, inside
 
     hand = studio.models.get("dsfgan")
     names = {r["id"]: r["name"] for r in _refs(session)}
+    key = _refs_key(session)
+    saved = _saved_hand(session) if adapt else None
+    keep = folder / "hand" if adapt and saved is None else None
     try:
-        glyphs = hand.write(session.refs, text, n_refs=studio.limits.refs, adapt=adapt, ctx=ctx)
+        if saved is not None:
+            glyphs = hand.write(None, text, writer=saved, ctx=ctx)
+        else:
+            glyphs = hand.write(session.refs, text, n_refs=studio.limits.refs, adapt=adapt, save_writer=keep, ctx=ctx)
     finally:
-        # The notes name the stored files (U+6C38_3.jpg); the visitor knows them by the names they uploaded.
+        # The notes name the stored files (U+6C38_3.jpg); the visitor knows them by the names they uploaded, and
+        # the studio's own folders are no business of theirs.
         ctx.report.notes[:] = [re.sub(r"\b((?:U\+[0-9A-F]{4,6}|ref)_\d+)\.\w+", lambda m: names.get(m[1], m[0]),
-                                      n) for n in ctx.report.notes]
+                                      n) for n in ctx.report.notes if "glyph run dsfgan" not in n
+                               and not n.startswith("writing in the hand saved in")]
         ctx.report.problems[:] = [(names.get(Path(w).stem, Path(w).name if Path(w).is_absolute() else w), y)
-                                  for w, y in ctx.report.problems]
+                                  for w, y in ctx.report.problems if keep is None or w != str(keep)]
+    if saved is not None:
+        ctx.note("written in the hand adapted for your earlier text (same references), without adapting again")
+    if keep is not None and keep.is_dir():
+        (keep / "refs.key").write_text(key)
     out = folder / "glyphs"
     out.mkdir(exist_ok=True)
     for ch, img in glyphs.items():

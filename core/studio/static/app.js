@@ -83,6 +83,8 @@ function showTab(name) {
 }
 
 // ---- write like me ----------------------------------------------------------------------------------------------
+let adaptTouched = false;
+
 function showRefs(refs) {
   const list = $("#refs");
   list.replaceChildren(...refs.map((r) => {
@@ -99,6 +101,7 @@ function showRefs(refs) {
   $("#refs-count").textContent = `${refs.length} reference${refs.length === 1 ? "" : "s"}` +
     (named ? `, ${named} named after their character` : "");
   $("#adapt").disabled = named === 0;
+  if (named && !adaptTouched) $("#adapt").checked = true;  // the likeness comes from adapting: on unless turned off
   $("#adapt-hint").textContent = named ? `(learns from the ${named} named; about a minute on a 2-core CPU)`
     : "(needs references named after their character)";
   if (!named) $("#adapt").checked = false;
@@ -364,6 +367,7 @@ async function start() {
       [...restoreInput.files].map((f) => f.name).join(", ");
   });
   $("#sheet-go").onclick = cutSheet;
+  $("#adapt").addEventListener("change", () => { adaptTouched = true; });
   $("#refs-clear").onclick = async () => { try { showRefs((await api("DELETE", "/api/refs")).refs); } catch (e) { sayError(e); } };
   $("#write-go").onclick = writeText;
   $("#font-go").onclick = buildFont;
