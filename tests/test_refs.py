@@ -412,7 +412,7 @@ def test_slice_sheet_partial_last_row_with_grid() -> None:
 
 @pytest.mark.parametrize("text", ["永二仆十口八小三一乚叶", "永二仆十口八小三一乚叶人大", "永二仆十口八小三一乚"])
 def test_slice_sheet_wrong_count(text: str) -> None:
-    with pytest.raises(GlyphError, match=rf"12 characters.*has {len(text)}.*--grid ROWSxCOLS"):
+    with pytest.raises(GlyphError, match=rf"12 characters.*has {len(text)}.*give the grid \(ROWSxCOLS"):
         slice_sheet(*pixels(sheet()), text)
 
 
