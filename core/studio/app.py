@@ -141,10 +141,12 @@ def _job_folder(session: Session) -> tuple[str, Path]:
 
 
 async def index(request: Request) -> Response:
+    """The page."""
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
 
 async def files(request: Request) -> Response:
+    """A file of the visitor's session (a preview, a result, a download with ``?download=1&name=``)."""
     studio: Studio = request.app.state.studio
     session = studio.sessions.get(request.cookies.get(COOKIE), create=False)
     try:
@@ -160,6 +162,7 @@ async def files(request: Request) -> Response:
 
 
 async def info(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+    """GET /api/info: version, device, the charsets a font can be built of, the upload limits."""
     from .. import __version__
 
     lim = studio.limits
@@ -179,6 +182,8 @@ def _charsets() -> list[dict[str, Any]]:
 
 
 async def methods(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+    """GET /api/methods: the installed methods (glyph list's rows) with what each can do and whether it has a card."""
+
     def rows() -> list[dict[str, Any]]:
         from ..catalogue import model_card
         from ..loader import get_registry
@@ -199,6 +204,7 @@ async def methods(request: Request, studio: Studio, session: Session) -> dict[st
 
 
 async def card(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+    """GET /api/methods/NAME/card: the method's model card as Markdown."""
     from ..catalogue import model_card
     from ..loader import get_registry
 
@@ -256,6 +262,8 @@ def _ref_id(session: Session, char: str) -> str:
 
 
 async def add_refs(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+    """POST /api/refs: photos of single characters (``files``), or one photo of a sheet (``sheet``, ``text``,
+    ``grid``)."""
     from ..data.refs import char_from_filename, normalize_glyph, parse_grid, slice_sheet
     from ..imageio import write_image
 
@@ -330,10 +338,12 @@ async def add_refs(request: Request, studio: Studio, session: Session) -> dict[s
 
 
 async def list_refs(request: Request, studio: Studio, session: Session | None) -> dict[str, Any]:
+    """GET /api/refs: the session's references."""
     return {"refs": _refs(session) if session is not None else []}
 
 
 async def remove_ref(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+    """DELETE /api/refs/ID: remove one reference."""
     ref_id = request.path_params["ref"]
     if not _REF_ID.match(ref_id):
         raise GlyphError("no such reference")
@@ -343,6 +353,7 @@ async def remove_ref(request: Request, studio: Studio, session: Session) -> dict
 
 
 async def clear_refs(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+    """DELETE /api/refs: remove every reference."""
     for folder in (session.refs, session.previews):
         for p in folder.iterdir():
             p.unlink(missing_ok=True)
@@ -442,6 +453,7 @@ def _write_glyphs(studio: Studio, session: Session, text: str, adapt: bool, fold
 
 
 async def write(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+    """POST /api/write {text, adapt}: a job writing the text in the session's hand (glyphs, preview, zip)."""
     body = await _json(request)
     text = _text_of(body, studio)
     adapt = bool(body.get("adapt"))
@@ -483,6 +495,7 @@ def _font_file(family: str) -> str:
 
 
 async def font(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+    """POST /api/font {name, run | charset, adapt}: a job building an OTF of a written text or a whole charset."""
     from ..data.charsets import load_charset
 
     body = await _json(request)
@@ -527,6 +540,7 @@ def _restore_input(pixels: Any, kind: str) -> Any:
 
 
 async def restore(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+    """POST /api/restore (``files``, ``chars``): a job restoring damaged glyphs, with uncertainty and flags."""
     from ..data.refs import char_from_filename
 
     lim = studio.limits
@@ -598,6 +612,7 @@ async def restore(request: Request, studio: Studio, session: Session) -> dict[st
 
 
 async def sample(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+    """POST /api/sample {method, seed, n}: a job drawing samples from a method's shipped weights."""
     from ..loader import get_registry
 
     body = await _json(request)
@@ -626,21 +641,25 @@ async def sample(request: Request, studio: Studio, session: Session) -> dict[str
 
 
 async def job_list(request: Request, studio: Studio, session: Session | None) -> dict[str, Any]:
+    """GET /api/jobs: the session's waiting and running jobs (a reloaded page follows them)."""
     return {"jobs": studio.queue.of_session(session.id) if session is not None else []}
 
 
 async def job_status(request: Request, studio: Studio, session: Session | None) -> dict[str, Any]:
+    """GET /api/jobs/ID: a job's state, progress, place in the queue and result."""
     job, position = studio.queue.get(request.path_params["job"], session.id if session else "")
     return job.record(position)
 
 
 async def job_cancel(request: Request, studio: Studio, session: Session | None) -> dict[str, Any]:
+    """POST /api/jobs/ID/cancel: cancel a job."""
     job = studio.queue.cancel(request.path_params["job"], session.id if session else "")
     _, position = studio.queue.get(job.id, job.session)
     return job.record(position)
 
 
 async def end_session(request: Request, studio: Studio, session: Session | None) -> Response:
+    """DELETE /api/session: end the visitor's session, its files and jobs (Start over)."""
     if session is not None:
         studio.sessions.end(session.id)  # (its jobs are cancelled as it goes)
     response = JSONResponse({"ended": True})

@@ -43,14 +43,17 @@ class Session:
 
     @property
     def refs(self) -> Path:
+        """What dsfgan reads: the uploaded photos under made-up names, sheet cells as PNG."""
         return self.folder / "refs"
 
     @property
     def previews(self) -> Path:
+        """The normalised glyph of each reference (PNG) and what the page shows of it (JSON)."""
         return self.folder / "previews"
 
     @property
     def jobs(self) -> Path:
+        """One folder per job, with what it wrote."""
         return self.folder / "jobs"
 
     def next_number(self) -> int:
