@@ -126,4 +126,9 @@ def test_a_family_named_in_chinese(bitmaps, tmp_path, suffix):
     build_font(bitmaps, path, "我的 手写 Font")
     font = TTFont(path)
     assert font["name"].getDebugName(1) == "我的 手写 Font"
-    assert font["name"].getDebugName(6).isascii()
+    ps = font["name"].getDebugName(6)
+    assert ps.isascii() and ps.startswith("Font") and ps.endswith("-Regular") and len(ps) > len("Font-Regular")
+    from glyph.font.build import ps_name
+
+    assert ps != ps_name("他的 手写 Font", "Regular")  # two such fonts installed side by side
+    assert ps_name("我的手写", "Regular").startswith("Glyph") and ps_name("My Hand", "Bold") == "MyHand-Bold"

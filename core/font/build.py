@@ -45,10 +45,18 @@ def glyph_name(ch: str) -> str:
 
 
 def ps_name(family: str, style: str) -> str:
-    """A PostScript name: printable ASCII without spaces or brackets, at most 63 characters."""
-    raw = f"{family}-{style}"
-    clean = re.sub(r"[^A-Za-z0-9\-]", "", raw.replace(" ", ""))
-    return (clean or "GlyphFont-Regular")[:63]
+    """A PostScript name: printable ASCII without spaces or brackets, at most 63 characters.
+
+    A family named in another script (我的手写, 我的 Font) keeps its ASCII part (or ``Glyph``) and gets a short hash
+    of its whole name, so two such fonts installed side by side do not share one PostScript name.
+    """
+    keep = re.compile(r"[^A-Za-z0-9\-]")
+    fam, sty = keep.sub("", family.replace(" ", "")), keep.sub("", style.replace(" ", "")) or "Regular"
+    if not family.isascii() or not fam.strip("-"):
+        import hashlib
+
+        fam = (fam.strip("-") or "Glyph")[:40] + hashlib.sha1(family.encode("utf-8")).hexdigest()[:8]
+    return f"{fam}-{sty}"[:63]
 
 
 def _to_units(contours: list[Contour], size: int, em: int) -> list[list[tuple]]:

@@ -50,6 +50,8 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script
 DECODE_SLOTS = threading.BoundedSemaphore(2)
 #: Restore inputs are kept at most this many pixels a side until their job runs (restorecae works at 64).
 RESTORE_SIDE = 512
+#: The largest JSON request (a text of 8,000 characters is 24 kB).
+JSON_BYTES = 1024 * 1024
 #: Seconds between sweeps for idle sessions.
 REAP_EVERY = 60.0
 _REF_ID = re.compile(r"^(?:U\+[0-9A-F]{4,6}|ref)_\d+$")
@@ -115,13 +117,24 @@ def _api(handler: Handler, create: bool = False) -> Callable[[Request], Awaitabl
 
 
 async def _json(request: Request) -> dict[str, Any]:
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > JSON_BYTES:
+            raise UploadError(f"the request is larger than {size_text(JSON_BYTES)}; a text of at most "
+                              f"{studio_limits(request).text_chars:,} characters fits easily")
     try:
-        body = await request.json()
+        body = json.loads(bytes(raw))
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise GlyphError("the request body is not JSON; reload the page") from None
     if not isinstance(body, dict):
         raise GlyphError("the request body is not a JSON object; reload the page")
     return body
+
+
+def studio_limits(request: Request) -> Limits:
+    """The limits of the studio serving ``request``."""
+    return request.app.state.studio.limits
 
 
 def _url(session: Session, path: Path) -> str:
@@ -268,7 +281,7 @@ async def add_refs(request: Request, studio: Studio, session: Session) -> dict[s
     from ..imageio import write_image
 
     lim = studio.limits
-    async with request.form(max_files=lim.files + 1, max_fields=16) as form:
+    async with session.uploading, request.form(max_files=lim.files + 1, max_fields=16) as form:
         uploads = [f for f in form.getlist("files") if hasattr(f, "read")]
         sheet = form.get("sheet")
         text = str(form.get("text") or "")
@@ -342,19 +355,19 @@ async def list_refs(request: Request, studio: Studio, session: Session | None) -
     return {"refs": _refs(session) if session is not None else []}
 
 
-async def remove_ref(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+async def remove_ref(request: Request, studio: Studio, session: Session | None) -> dict[str, Any]:
     """DELETE /api/refs/ID: remove one reference."""
     ref_id = request.path_params["ref"]
-    if not _REF_ID.match(ref_id):
+    if session is None or not _REF_ID.match(ref_id):
         raise GlyphError("no such reference")
     for p in [*session.refs.glob(f"{ref_id}.*"), *session.previews.glob(f"{ref_id}.*")]:
         p.unlink(missing_ok=True)
     return {"refs": _refs(session)}
 
 
-async def clear_refs(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
+async def clear_refs(request: Request, studio: Studio, session: Session | None) -> dict[str, Any]:
     """DELETE /api/refs: remove every reference."""
-    for folder in (session.refs, session.previews):
+    for folder in (session.refs, session.previews) if session is not None else ():
         for p in folder.iterdir():
             p.unlink(missing_ok=True)
     return {"refs": []}
@@ -489,9 +502,11 @@ def _family(body: dict[str, Any]) -> str:
     return name
 
 
-def _font_file(family: str) -> str:
-    slug = re.sub(r"[^\w]+", "", family)  # letters and digits of any script: 我的手写.otf, MyHand.otf
-    return f"{slug or 'MyHand'}.otf"
+def _font_file(family: str, charset: str = "") -> str:
+    """The font's file name: the family's letters and digits of any script (我的手写.otf, MyHand.otf), with the
+    charset when it holds one (MyHand-gb2312-1.otf), so the text's font and a charset's do not share a name."""
+    slug = re.sub(r"[^\w]+", "", family) or "MyHand"
+    return f"{slug}-{charset}.otf" if charset else f"{slug}.otf"
 
 
 async def font(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
@@ -519,7 +534,7 @@ async def font(request: Request, studio: Studio, session: Session) -> dict[str, 
         if charset:
             _write_glyphs(studio, session, chars, adapt, folder, ctx)
             glyph_dir = folder / "glyphs"
-        out = folder / _font_file(family)
+        out = folder / _font_file(family, str(charset) if charset else "")
         report = build_font_from_folder(glyph_dir, out, family, ink="dark",
                                         progress=lambda done, total: ctx.advance("building the font", done, total))
         for what, why in report.skipped:
@@ -693,7 +708,7 @@ class Guard:
         if self.loopback and hostname not in ("127.0.0.1", "localhost", "[::1]"):
             return await _refuse(send, 421, "this studio answers on 127.0.0.1 or localhost only")
         origin = headers.get("origin")
-        if scope["method"] not in ("GET", "HEAD") and origin is not None and origin.split("://", 1)[-1] != host:
+        if scope["method"] not in ("GET", "HEAD") and origin is not None and origin != f"{scope['scheme']}://{host}":
             return await _refuse(send, 403, "requests from other sites are refused; use the studio's own page")
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
@@ -783,8 +798,8 @@ def create_app(*, device: str = "auto", precision: str = "auto", limits: Limits 
         Route("/api/methods/{name}/card", _api(card)),
         Route("/api/refs", _api(list_refs), methods=["GET"]),
         Route("/api/refs", _api(add_refs, create=True), methods=["POST"]),
-        Route("/api/refs", _api(clear_refs, create=True), methods=["DELETE"]),
-        Route("/api/refs/{ref}", _api(remove_ref, create=True), methods=["DELETE"]),
+        Route("/api/refs", _api(clear_refs), methods=["DELETE"]),
+        Route("/api/refs/{ref}", _api(remove_ref), methods=["DELETE"]),
         Route("/api/write", _api(write, create=True), methods=["POST"]),
         Route("/api/font", _api(font, create=True), methods=["POST"]),
         Route("/api/restore", _api(restore, create=True), methods=["POST"]),

@@ -6,6 +6,7 @@ when the server stops.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import shutil
@@ -39,7 +40,13 @@ class Session:
     folder: Path
     touched: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # One upload at a time per session: the reference limit and duplicate checks read what is there.
+    uploading: asyncio.Lock = field(default_factory=asyncio.Lock)
     counter: int = 0
+
+    def empty(self) -> bool:
+        """Whether the session holds nothing yet (no reference, no result)."""
+        return not any(self.previews.iterdir()) and not any(self.jobs.iterdir())
 
     @property
     def refs(self) -> Path:
@@ -103,13 +110,14 @@ class Sessions:
                 if not create:
                     return None
                 if len(self._by_id) >= self.limits.sessions:
-                    # Make room only from sessions left alone for a while: a flood of new visitors must not end
-                    # the work of someone who is using the studio.
-                    oldest = min(self._by_id.values(), key=lambda x: x.touched)
-                    if time.monotonic() - oldest.touched < EVICT_IDLE:
+                    # Make room from sessions that hold nothing, then from ones left alone for a while: a flood of
+                    # new visitors must not end the work of someone who is using the studio.
+                    now = time.monotonic()
+                    spare = [x for x in self._by_id.values() if x.empty() or now - x.touched >= EVICT_IDLE]
+                    if not spare:
                         raise StudioBusy(f"the studio is serving {len(self._by_id)} sessions, its most; try again "
                                          f"in a few minutes")
-                    self._drop(oldest.id)
+                    self._drop(min(spare, key=lambda x: (not x.empty(), x.touched)).id)
                 new_id = secrets.token_urlsafe(24)
                 s = Session(new_id, self.root / new_id)
                 for sub in (s.refs, s.previews, s.jobs):

@@ -216,15 +216,16 @@ async function restoreImages() {
 
 // ---- jobs by kind: where their progress shows and how their result is shown -------------------------------------
 const KINDS = {
-  write: { box: "#write-job", show: showWritten },
-  font: { box: "#font-job", show: showFont },
-  restore: { box: "#restore-job", show: showRestored },
-  sample: { box: "#sample-job", show: showSamples },
+  write: { box: "#write-job", button: "#write-go", show: showWritten },
+  font: { box: "#font-job", button: "#font-go", show: showFont },
+  restore: { box: "#restore-job", button: "#restore-go", show: showRestored },
+  sample: { box: "#sample-job", button: "#sample-go", show: showSamples },
 };
 
 async function track(job) {
   const kind = KINDS[job.kind];
-  kind.show(await follow(job, $(kind.box)));
+  busy($(kind.button), true);  // (also for a job a reloaded page follows again)
+  try { kind.show(await follow(job, $(kind.box))); } finally { busy($(kind.button), false); }
 }
 
 async function resumeJobs() {  // a reloaded page follows the jobs it had started
@@ -368,7 +369,9 @@ async function start() {
   });
   $("#sheet-go").onclick = cutSheet;
   $("#adapt").addEventListener("change", () => { adaptTouched = true; });
-  $("#refs-clear").onclick = async () => { try { showRefs((await api("DELETE", "/api/refs")).refs); } catch (e) { sayError(e); } };
+  $("#refs-clear").onclick = async () => {
+    if (!confirm("Remove every reference?")) return;
+    try { showRefs((await api("DELETE", "/api/refs")).refs); } catch (e) { sayError(e); } };
   $("#write-go").onclick = writeText;
   $("#font-go").onclick = buildFont;
   $("#restore-go").onclick = restoreImages;
