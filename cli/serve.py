@@ -13,7 +13,7 @@ def serve(
     port: int = typer.Option(8000, help="port to listen on (0: a free one)"),
 ) -> None:
     """Start glyph studio: drop photos of your handwriting, type a text, download your font; restore damaged
-    glyphs; explore the methods. Needs the studio extra: pip install 'glyph-cjk[studio]'."""
+    glyphs; explore the methods. Needs the studio extra: pip install 'glyph-cjk\\[studio]'."""
     from glyph.studio import is_loopback
     from glyph.studio import serve as run_studio
 

@@ -367,6 +367,11 @@ def test_serve_says_how_to_get_the_extra(monkeypatch):
         studio.create_app()
 
 
+def test_serve_help_names_the_extra(glyph):
+    r = glyph("serve", "--help")
+    assert r.code == 0 and "pip install 'glyph-cjk[studio]'" in " ".join(r.out.split())
+
+
 def test_serve_refuses_a_taken_port(glyph):
     import socket
 
