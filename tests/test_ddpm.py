@@ -76,6 +76,7 @@ def test_samplers_recover_the_only_image_and_ddim_is_deterministic(prediction):
     assert ts[0] == 999 and ts[-1] == 0 and len(ts) == 50
 
 
+@pytest.mark.slow  # 30 s on a 2-core CPU: run by CI's slow stage, keeping the suite under 15 minutes
 def test_tiny_trains_resumes_and_samples(tmp_path):
     run = tmp_path / "run"
     r = run_glyph("train", "ddpm", "--data", "embedded", "--preset", "tiny", "--out", str(run))

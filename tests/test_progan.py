@@ -103,6 +103,7 @@ def _weights(run):
     return load_weights(run / "weights" / "G.safetensors")
 
 
+@pytest.mark.slow  # 17 s on a 2-core CPU: run by CI's slow stage, keeping the suite under 15 minutes
 def test_tiny_trains_resumes_mid_fade_exactly_and_samples(tmp_path):
     straight, split = tmp_path / "a", tmp_path / "b"
     common = ["--data", "embedded", "--preset", "tiny", "--set", "train.deterministic=true"]

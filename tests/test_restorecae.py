@@ -142,6 +142,7 @@ def test_short_chars_a_page_a_strip_and_a_clean_glyph_get_lines_and_the_rest_is_
     assert report["glyphs"][0]["char"] == "永"
 
 
+@pytest.mark.slow  # 16 s on a 2-core CPU: run by CI's slow stage, keeping the suite under 15 minutes
 def test_eval_restore_measures_damaged_restored_and_clean(trained, tmp_path):
     import json
 

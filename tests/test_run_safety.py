@@ -106,6 +106,7 @@ def reference(site, tmp_path_factory):
 
 # 1. One trainer per run folder, and SIGTERM ------------------------------------------------------------------
 
+@pytest.mark.slow  # 18-25 s on a 2-core CPU: run by CI's slow stage
 def test_second_trainer_is_refused_and_sigterm_saves_and_resumes_exactly(site, reference, tmp_path):
     out, flag = tmp_path / "run", tmp_path / "paused"
     first = subprocess.Popen([str(BIN / "glyph"), "train", "toygan", *ARGS, "--out", str(out)],

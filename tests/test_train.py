@@ -165,6 +165,7 @@ def test_weights_of_another_config_are_refused(reference):
         _checked(load_weights(reference / "weights" / "G.safetensors"), nets["G"], "G")
 
 
+@pytest.mark.slow  # two processes, 25 s on a 2-core CPU: run by CI's slow stage
 def test_two_process_gloo_training_keeps_ranks_identical(toy_site, tmp_path):
     out = tmp_path / "ddp"
     r = run_glyph("train", "toygan", "--data", "embedded", "--steps", "6", "--batch", "4", "--nproc", "2",
