@@ -269,6 +269,12 @@ def _decoded(path: Path, name: str, then: Callable[[Any, str], Any]) -> Any:
         return then(pixels, kind)
 
 
+def _skipped(name: str, err: GlyphError) -> dict[str, str]:
+    """An upload the page lists as not used: its name and why (the error without its leading ``name: ``)."""
+    why = str(err)
+    return {"what": name, "why": why.removeprefix(f"{name}: ")}
+
+
 def _ref_id(session: Session, char: str) -> str:
     n = session.next_number()
     return f"U+{ord(char):04X}_{n}" if char else f"ref_{n}"
@@ -340,8 +346,7 @@ async def add_refs(request: Request, studio: Studio, session: Session) -> dict[s
                     path.unlink(missing_ok=True)
                     raise
             except GlyphError as e:
-                why = str(e)
-                skipped.append({"what": name, "why": why[len(name) + 2:] if why.startswith(f"{name}: ") else why})
+                skipped.append(_skipped(name, e))
                 continue
             _add_ref(session, ref_id, ch, name, glyph, digest)
             known[digest] = name
@@ -578,9 +583,7 @@ async def restore(request: Request, studio: Studio, session: Session) -> dict[st
                     path = await save_upload(up, folder / "input", f"in_{i}", lim)
                     image = await run_in_threadpool(_decoded, path, name, _restore_input)
                 except GlyphError as e:
-                    why = str(e)
-                    skipped.append({"what": name,
-                                    "why": why[len(name) + 2:] if why.startswith(f"{name}: ") else why})
+                    skipped.append(_skipped(name, e))
                     continue
                 guess = char_from_filename(Path(name).stem) or ""
                 ch, source = (given[i], "given") if i < len(given) else (guess, "file name" if guess else "")
