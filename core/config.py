@@ -207,8 +207,11 @@ def _must_be_positive(name: str) -> bool:
 
 _HUB_PREFIXES = ("hf-hub:", "hf_hub:", "timm/")
 
+#: Backbone names glyph builds itself (glyph.backbones), with timm's parameter names, without importing timm.
+NATIVE_BACKBONES = ("resnet10t",)
 
-def check_timm_model(name: str, where: str) -> str:
+
+def check_timm_model(name: str, where: str, *, listed: bool = True) -> str:
     """Return ``name`` when timm can build it offline; refuse hub names, URLs and unknown names.
 
     timm treats ``hf-hub:org/model`` (and ``hf_hub:``) as a request to download from the Hugging Face
@@ -217,6 +220,8 @@ def check_timm_model(name: str, where: str) -> str:
     field that names a timm model (see :func:`names_timm_model`); a method may call it itself.
 
     :param where: what named the model, for the message (``"--set: field 'backbone'"``).
+    :param listed: also look the name up in :func:`timm.list_models` (importing timm, a second or more);
+        ``False`` refuses only what would download, for checks that run at every start-up.
     :raises GlyphError: one line with the value seen and how to list the accepted names.
     """
     if not isinstance(name, str) or not name.strip():
@@ -226,6 +231,8 @@ def check_timm_model(name: str, where: str) -> str:
         raise GlyphError(f"{where}: {name!r} would download a model at run time, which glyph never does; give a "
                          f"name timm builds offline (python -c 'import timm; print(timm.list_models())'), "
                          f"e.g. resnet10t")
+    if name in NATIVE_BACKBONES or not listed:
+        return name
     import timm  # imported here: glyph's import stays cheap, and only a changed name needs the list
 
     known = timm.list_models()
@@ -251,7 +258,7 @@ def _default(f: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
-def apply_overrides(config: Any, overrides: Mapping[str, Any], source: str) -> Any:
+def apply_overrides(config: Any, overrides: Mapping[str, Any], source: str, *, list_timm: bool = True) -> Any:
     """Return a copy of dataclass ``config`` with ``overrides`` applied and validated.
 
     Every value that differs from the field's default is checked in one place: numbers are finite and
@@ -263,6 +270,7 @@ def apply_overrides(config: Any, overrides: Mapping[str, Any], source: str) -> A
     written before a rename still load.
 
     :param source: where the overrides come from, for messages (``"preset 'tiny'"``, ``"--set"``).
+    :param list_timm: look timm model names up in timm's list (see :func:`check_timm_model`'s ``listed``).
     :raises GlyphError: for an unknown key (with did-you-mean and the list of fields) or a bad value.
     """
     hints = _hints(type(config))
@@ -284,7 +292,7 @@ def apply_overrides(config: Any, overrides: Mapping[str, Any], source: str) -> A
             continue  # the field's own default is the method's code, trusted (a run's config.json repeats it)
         check_number(value, f"{source}: field '{key}'", fields[key].metadata.get("min", 0), _must_be_positive(key))
         if names_timm_model(fields[key]):  # a name from a user or a run folder must not reach the model hub
-            check_timm_model(value, f"{source}: field '{key}'")
+            check_timm_model(value, f"{source}: field '{key}'", listed=list_timm)
     new = dataclasses.replace(config, **changes)
     check = getattr(new, "validate", None)
     if callable(check):

@@ -229,7 +229,10 @@ class _Loader:
             info["summary"] = (inspect.getdoc(obj) or "").split("\n")[0]
         config = obj.Config()
         for preset, overrides in (info.get("presets") or {}).items():
-            apply_overrides(config, overrides, f"method '{reg_name}' preset '{preset}'")
+            # Checked on every load, so without timm's list of names (importing timm takes a second and a half): a
+            # preset's timm name is looked up when that preset's model is built (glyph.backbones), and by
+            # glyph.testing.check_method.
+            apply_overrides(config, overrides, f"method '{reg_name}' preset '{preset}'", list_timm=False)
         return Entry(reg_name, obj, provider, info)
 
 

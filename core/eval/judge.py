@@ -30,18 +30,14 @@ CARD = "judge.json"
 
 
 class JudgeNet(nn.Module):
-    """A timm backbone (one channel in, pooled features out) with a character and a style head."""
+    """A backbone (glyph.backbones; one channel in, pooled features out) with a character and a style head."""
 
     def __init__(self, arch: str, n_chars: int, n_styles: int) -> None:
         super().__init__()
-        import timm
+        from ..backbones import create_backbone
 
-        from ..config import check_timm_model
-
-        # The arch comes from a judge card on disk: it must never make timm fetch a model.
-        self.backbone = timm.create_model(check_timm_model(arch, "judge card: arch"), pretrained=False, in_chans=1,
-                                          num_classes=0)
-        self.dim = int(self.backbone.num_features)
+        # The arch comes from a judge card on disk: it must never make timm fetch a model (create_backbone refuses).
+        self.backbone, self.dim = create_backbone(arch, 1, where="judge card: arch")
         self.char_head = nn.Linear(self.dim, n_chars)
         self.style_head = nn.Linear(self.dim, n_styles)
 

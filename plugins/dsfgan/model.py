@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glyph.backbones import create_backbone
+
 
 def _conv_bn(cin: int, cout: int, k: int, s: int, p: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, k, s, p, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.1, True))
@@ -85,7 +87,8 @@ class ContentEncoder(nn.Module):
 class StyleEncoder(nn.Module):
     """Any number of references of one writer -> a global style vector and a detailed (token) style vector.
 
-    The backbone (a timm model, random init, one input channel) maps each 64 px reference to a 4x4
+    The backbone (glyph.backbones: resnet10t built natively, other names by timm; random init, one input
+    channel) maps each 64 px reference to a 4x4
     feature map. Global branch: pooled features, mean over references, a scalar gate, a projection.
     Detailed branch: a 1x1 projection per position gives 16 tokens per reference; a pre-norm transformer
     reads the tokens of all references together; their mean is the detailed style and, through an MLP
@@ -95,10 +98,7 @@ class StyleEncoder(nn.Module):
     def __init__(self, backbone: str = "resnet10t", dim: int = 256, layers: int = 2, heads: int = 4,
                  nce_dim: int = 128, resolution: int = 64) -> None:
         super().__init__()
-        import timm
-
-        self.backbone = timm.create_model(backbone, pretrained=False, in_chans=1, features_only=True, out_indices=(3,))
-        ch = int(self.backbone.feature_info.channels()[-1])
+        self.backbone, ch = create_backbone(backbone, 1, stage=3, where="dsfgan backbone")
         with torch.no_grad():
             self.grid = tuple(self.backbone(torch.zeros(1, 1, resolution, resolution))[-1].shape[-2:])
         self.gate = nn.Linear(ch, 1)
