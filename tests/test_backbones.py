@@ -71,7 +71,7 @@ def test_other_names_come_from_timm_and_hub_names_are_refused():
     for name in ("hf-hub:someone/model", "timm/resnet18.a1_in1k", "https://example.com/w.pth"):
         with pytest.raises(GlyphError, match="would download"):
             create_backbone(name, 1, where="dsfgan backbone")
-    with pytest.raises(GlyphError, match="not a timm model.*resnet18"):
+    with pytest.raises(GlyphError, match=r"not a timm model.*resnet18"):
         create_backbone("resnet18x", 1)
     with pytest.raises(ValueError, match="stage"):
         ResNet10T(1, stage=5)

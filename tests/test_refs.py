@@ -434,6 +434,24 @@ def test_slice_sheet_empty_cell_is_skipped() -> None:
     assert refs.skipped == [("sheet#r2c3", "'小': no ink found in this cell")]
 
 
+@pytest.mark.parametrize("grid", [None, (2, 4)])
+def test_slice_sheet_of_grey_photo_tiles_on_white(grid: tuple[int, int] | None) -> None:
+    """Photos pasted on a white page: the white gutters look like light ink on the grey photos, so the first
+    guess of the ink is wrong; the other reading fits the text and is kept (an explicit ink is never second-guessed)."""
+    folder = Path(__file__).resolve().parents[1] / "core" / "assets" / "examples" / "handwriting"
+    files = sorted(folder.glob("*.jpg"))[:8]
+    tiles = [np.pad(np.asarray(Image.open(f).convert("L").resize((200, 200))), 10, constant_values=255)
+             for f in files]
+    page = np.vstack([np.hstack(tiles[:4]), np.hstack(tiles[4:])])
+    assert np.median(page) < 230  # grey photos: the paper is not white
+    text = "".join(f.stem for f in files)
+    refs = slice_sheet(page, "L", text, grid=grid)
+    assert refs.chars == list(text) and not refs.skipped
+    assert np.array_equal(refs.images, slice_sheet(page, "L", text, grid=grid, ink="dark").images)
+    with pytest.raises(GlyphError):
+        slice_sheet(page, "L", text, grid=grid, ink="light")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Connected components (the speck and page-edge filters rest on them)
 # ---------------------------------------------------------------------------------------------------------------

@@ -874,6 +874,7 @@ def slice_sheet(pixels: np.ndarray, kind: str, text: str, grid: tuple[int, int] 
         raise GlyphError("the text of the sheet is empty; give the characters written on it in reading order")
     if grid is not None:
         rows, cols = (int(g) for g in grid)
+        grid = (rows, cols)
         shape = f"{rows}x{cols}" if max(abs(rows), abs(cols)) < 10**9 else "of that size"  # str() stops at 4,300 digits
         if rows < 1 or cols < 1:
             raise GlyphError(f"grid {shape} has no cells; give ROWSxCOLS as counted on the sheet, e.g. 3x4")
@@ -882,6 +883,34 @@ def slice_sheet(pixels: np.ndarray, kind: str, text: str, grid: tuple[int, int] 
             cells = f"{rows * cols} cells" if shape != "of that size" else "more cells"
             raise GlyphError(f"grid {shape} has {cells} but the text has {n} characters; check the grid "
                              f"(ROWSxCOLS) and the text")
+    try:
+        first: RefSet | GlyphError = _cut_sheet(pixels, kind, chars, grid, size, ink, margin, source)
+    except GlyphError as e:
+        first = e
+    if ink != "auto" or (isinstance(first, RefSet) and first.images.shape[0]):
+        if isinstance(first, GlyphError):
+            raise first
+        return first
+    # "auto" guesses the paper from the grey levels, and a page of grey photo tiles with white gutters between them
+    # fools the guess: the gutters look like light ink on grey paper. Before giving up, both readings are tried
+    # and the first that fits the text is kept; else the auto reading's error (or empty result) stands.
+    for polarity in ("dark", "light"):
+        try:
+            other = _cut_sheet(pixels, kind, chars, grid, size, polarity, margin, source)
+        except GlyphError:
+            continue
+        if other.images.shape[0]:
+            return other
+    if isinstance(first, GlyphError):
+        raise first
+    return first
+
+
+def _cut_sheet(pixels: np.ndarray, kind: str, chars: list[str], grid: tuple[int, int] | None, size: int, ink: str,
+               margin: float, source: str) -> RefSet:
+    """:func:`slice_sheet` with one reading of the ink (``auto`` decided once), after its checks."""
+    n = len(chars)
+    rows, cols = grid if grid is not None else (0, 0)
     page = _analyse(_luminance(pixels, kind, ink), ink, _SHEET_ANALYSIS)
     comps = _components(page.binary)
     keep = _drop_artefacts(page, comps)
