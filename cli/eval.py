@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +50,11 @@ def evaluate(
     if not real or not fake:
         raise GlyphError("give both --real and --fake (folders, packed files, 'embedded' or run:RUN); "
                          "`glyph eval --list` lists the metrics")
-    bars = console.TaskBars()
-    try:
+    with closing(console.TaskBars()) as bars:
         result = glyph.evaluate(real, fake, metrics=metrics.split(",") if metrics else None, n=n, judge=judge,
                                 inception_weights=inception_weights, fid_resize=fid_resize,
                                 device=console.STATE.device, precision=precision, seed=console.STATE.seed,
                                 progress=bars)
-    finally:
-        bars.close()
     for name, why in result.skipped.items():
         console.warn(f"{name} skipped: {why}")
     table = Table(title=f"{result.fake} vs {result.real}", title_justify="left")
@@ -86,13 +84,10 @@ def fit_judge(
 
     from .progress import TrainProgress
 
-    bars = console.TaskBars()
-    try:
+    with closing(console.TaskBars()) as bars:
         result = fit(out, data=data, charset=charset, steps=steps, batch=batch, arch=arch, resume=resume,
                      export=export, eval_every=eval_every, device=console.STATE.device,
                      display=TrainProgress(console.STATE.quiet), progress=bars)
-    finally:
-        bars.close()
     if result.folder is None:
         console.error(f"fit {result.reason} at step {result.step}; continue with: glyph eval fit-judge --out {out} "
                       f"--resume")
@@ -127,14 +122,11 @@ def fewshot(
     from glyph.eval.fewshot import run_fewshot
 
     counts = _int_list(refs, "--refs")
-    bars = console.TaskBars()
-    try:
+    with closing(console.TaskBars()) as bars:
         result = run_fewshot(data, method=method, weights=weights, refs=counts, splits=splits, per_writer=per_writer,
                              metrics=metrics, baselines=baselines, adapt=adapt, adapt_seconds=adapt_seconds,
                              adapt_steps=adapt_steps, template=template, pictures=pictures, judge=judge,
                              device=console.STATE.device, seed=console.STATE.seed, progress=bars)
-    finally:
-        bars.close()
     _print_result(result, json_out)
 
 
@@ -159,14 +151,11 @@ def restore(
     ink kept and invented, changed characters and how many of them the restorer's flags catch."""
     from glyph.eval.restore import run_restore
 
-    bars = console.TaskBars()
-    try:
+    with closing(console.TaskBars()) as bars:
         result = run_restore(data, method=method, weights=weights, splits=splits, per_writer=per_writer,
                              damage_seed=damage_seed, k=k, strength=strength, metrics=metrics, template=template,
                              pictures=pictures, judge=judge, uncertainty=uncertainty, device=console.STATE.device,
                              seed=console.STATE.seed, progress=bars)
-    finally:
-        bars.close()
     _print_result(result, json_out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import typer
@@ -27,12 +28,9 @@ def build(
     """Trace each glyph image to outlines and write an installable font (with punctuation, digits and Latin)."""
     from glyph.font import build_font_from_folder
 
-    bars = TaskBars()
-    try:
+    with closing(TaskBars()) as bars:
         report = build_font_from_folder(glyphs, out_path, name, style, em, ink=ink, cjk_only=cjk_only,
                                         progress=lambda done, total: bars("tracing glyphs", done, total))
-    finally:
-        bars.close()
     for path, why in report.skipped:
         warn(f"skipped {path}: {why}")
     extra = (f" + {len(report.added)} punctuation in the writer's weight + {len(report.latin)} Latin/digits "
