@@ -54,16 +54,19 @@ def print_report(report: RunReport) -> int:
     return 0
 
 
-def make_command(entry: Entry) -> typer.models.CommandFunctionType:
-    """A Typer command function for ``glyph run NAME``, with a signature built from the method's."""
-    method_cls = entry.obj
+def make_command(entry: Entry, specs: list[RunOption] | None = None,
+                 trainable: bool | None = None) -> typer.models.CommandFunctionType:
+    """A Typer command function for ``glyph run NAME``, with a signature built from the method's ``run`` options:
+    ``specs`` and ``trainable`` as read from its interface file, else from the class (imported)."""
+    if specs is None or trainable is None:
+        specs, trainable = run_options(entry.obj), entry.obj.trainable
     presets = entry.catalogue.get("presets") or {}
-    params = [_parameter(spec) for spec in run_options(method_cls)]
+    params = [_parameter(spec) for spec in specs]
     if presets:
         preset_enum = enum.Enum("Preset", {p: p for p in sorted(presets)}, type=str)
         params.append(inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
             preset_enum | None, typer.Option(help="start from a named preset of the method's Config")]))
-    if method_cls.trainable:
+    if trainable:
         params.append(inspect.Parameter("weights", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
             Path | None, typer.Option(help="run folder of trained weights (default: the weights shipped with glyph)")]))
     params.append(inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
@@ -126,18 +129,33 @@ class MethodGroup(TyperGroup):
         return click.Command(cmd_name, help=summary, short_help=summary)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        """Resolve the method named first in ``args`` and build its command (a GlyphError if it cannot be)."""
+        """Resolve the method named first in ``args`` and build its command (a GlyphError if it cannot be).
+
+        For ``--help`` the options come from the method's interface file when it is current, so the help appears
+        without importing the method and torch; to run, the method is imported.
+        """
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in self.commands:
             entry = get_registry().method(name)  # raises GlyphError naming `glyph list`
-            self.commands[name] = build_command(entry)
+            iface = None
+            if {"--help", "-h"} & set(args[1:]) and entry.ref and not entry.loaded:
+                from glyph import interface
+
+                iface = interface.read(entry.ref)
+            self.commands[name] = build_command(entry, iface)
         return super().resolve_command(ctx, args)
 
 
-def build_command(entry: Entry) -> Any:
-    """The click command of ``glyph run NAME`` for one method (importing it)."""
+def build_command(entry: Entry, iface: dict[str, Any] | None = None) -> Any:
+    """The click command of ``glyph run NAME`` for one method: from its interface as :func:`glyph.interface.read`
+    gives it, else from the class (importing it)."""
+    from glyph.interface import run_option_specs
+
     try:
-        command = make_command(entry)
+        if iface is not None:
+            command = make_command(entry, run_option_specs(iface), iface["trainable"])
+        else:
+            command = make_command(entry)
     except TypeError as e:  # a plugin's run() signature glyph cannot turn into options
         raise GlyphError(f"method '{entry.name}' from {entry.provider.dist} cannot be run: its run() options "
                          f"{e}; tell its authors (glyph.testing.check_method finds this)") from None

@@ -196,27 +196,29 @@ def failure_rows(registry: Registry) -> list[dict[str, Any]]:
 
 
 def method_info(entry: Entry) -> dict[str, Any]:
-    """Everything ``glyph info`` shows, as a JSON-ready dict."""
-    from .config import type_name
-    from .method import run_options
+    """Everything ``glyph info`` shows, as a JSON-ready dict; from the method's ``interface.json`` while that is
+    current (no import, see :mod:`glyph.interface`), else from the imported class."""
+    from . import interface
 
-    cls = entry.obj
+    iface = interface.read(entry.ref) if entry.ref and not entry.loaded else None
+    if iface is None:
+        iface = interface.describe(entry.obj)
     info = method_row(entry)
     cat = entry.catalogue
     info.update(
         paper=cat.get("paper", ""),
         upstream=cat.get("upstream", ""),
         example=cat.get("example", ""),
-        parts=list(cls.parts),
-        ema_parts=list(cls.ema_parts),
-        inputs=dict(cls.inputs),
+        parts=iface["parts"],
+        ema_parts=iface["ema_parts"],
+        inputs=iface["inputs"],
         run_options=[
-            {"option": o.flag, "type": type_name(o.type),
-             "default": o.config_default if o.config_default is not None
-             else (None if o.required else o.default), "required": o.required, "help": o.opt.help}
-            for o in run_options(cls)
+            {"option": o["flag"] or "--" + o["name"].replace("_", "-"), "type": o["type_name"],
+             "default": o["config_default"] if o["config_default"] is not None
+             else (None if o["required"] else o["default"]), "required": o["required"], "help": o["help"]}
+            for o in iface["run_options"]
         ],
-        config=cls.describe_config(),
+        config=iface["config"],
         presets=cat.get("presets") or {},
     )
     return info

@@ -63,6 +63,13 @@ def check_method(name: str, workdir: Path | None = None) -> list[str]:
     json.dumps(method_info(entry), default=str)
     done.append("info")
 
+    if entry.ref:
+        from .interface import stale
+
+        why = stale(entry.ref, cls)
+        _check(why is None, f"interface file out of date: {why}")
+        done.append("interface")
+
     if cls.trainable:
         _check(bool(cls.parts), f"trainable method '{name}' must name its networks in `parts`")
         _check(set(cls.ema_parts) <= set(cls.parts), f"ema_parts {cls.ema_parts} must be a subset of parts")
