@@ -1,17 +1,19 @@
-"""Image backbones by name: glyph's own ResNet-10-T, any other name from timm.
+"""Image backbones by name: glyph's own ResNet-10-T and ConvNeXt-atto, any other name from timm.
 
-The built-in style encoder (dsfgan) and the judge both use ``resnet10t`` (He et al. 2016, "Deep Residual
-Learning", https://arxiv.org/abs/1512.03385, with the "tiered" deep stem and average-pool shortcuts of
-Bello et al. 2021, "Revisiting ResNets", https://arxiv.org/abs/2103.07579, as timm names it). Building it here
-rather than through timm keeps ``glyph run dsfgan`` from importing timm, which imports torchvision and through
-it torch._dynamo: about a second and a half of a five-second run on a 2-core CPU. The module tree, parameter
-names, initialisation and arithmetic are those of ``timm.create_model("resnet10t", ...)``, so weights saved
-from either load into the other (a test holds this); any other name is built by timm, offline.
+The built-in style encoder (dsfgan) and the judge use ``resnet10t`` (He et al. 2016, "Deep Residual Learning",
+https://arxiv.org/abs/1512.03385, with the "tiered" deep stem and average-pool shortcuts of Bello et al. 2021,
+"Revisiting ResNets", https://arxiv.org/abs/2103.07579, as timm names it); restorecae's encoder is
+``convnext_atto``. Building them here rather than through timm keeps ``glyph run dsfgan`` and ``glyph run
+restorecae`` from importing timm, which imports torchvision and through it torch._dynamo: about a second and a
+half of a five-second run on a 2-core CPU. The module trees, parameter names, initialisation and arithmetic are
+those of ``timm.create_model(name, ...)``, so weights saved from either load into the other (a test holds this);
+any other name is built by timm, offline.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import NATIVE_BACKBONES, check_timm_model
@@ -90,19 +92,121 @@ class ResNet10T(nn.Module):
         return [x] if self.stage else x.mean((2, 3))
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels of an ``[N, C, H, W]`` map (each position normalised on its own)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class _ConvMlp(nn.Module):
+    """The inverted bottleneck of a ConvNeXt block as 1x1 convolutions: widen 4x, GELU, narrow."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(dim, 4 * dim, 1)
+        self.act = nn.GELU()
+        self.fc2 = nn.Conv2d(4 * dim, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise 7x7 convolution, layer norm, the bottleneck, a learned per-channel scale (from 1e-6), residual."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), 1e-6))
+        self.conv_dw = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = LayerNorm2d(dim, eps=1e-6)
+        self.mlp = _ConvMlp(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mlp(self.norm(self.conv_dw(x)))
+        return x + y * self.gamma.reshape(1, -1, 1, 1)
+
+
+class ConvNeXtStage(nn.Module):
+    """A stage: halve the resolution (norm, 2x2 stride-2 conv; not in the first stage), then the blocks."""
+
+    def __init__(self, cin: int, cout: int, depth: int, first: bool) -> None:
+        super().__init__()
+        self.downsample = nn.Identity() if first else nn.Sequential(LayerNorm2d(cin, eps=1e-6),
+                                                                    nn.Conv2d(cin, cout, 2, 2))
+        self.blocks = nn.Sequential(*(ConvNeXtBlock(cout) for _ in range(depth)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.downsample(x))
+
+
+class _PooledHead(nn.Module):
+    """Global average pool, then layer norm: ``[N, C, H, W]`` -> ``[N, C]``."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm = LayerNorm2d(dim, eps=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.mean((2, 3), keepdim=True)).flatten(1)
+
+
+class ConvNeXtAtto(nn.Module):
+    """ConvNeXt-atto without its classifier (Liu et al. 2022, "A ConvNet for the 2020s",
+    https://arxiv.org/abs/2201.03545; the 3.4 M-parameter size as timm names it): a 4x4 stride-4 stem, four
+    stages of depths 2, 2, 6, 2 and widths 40, 80, 160, 320, pooled features ``[N, 320]``.
+
+    Exposes what restorecae's skip connections read, under timm's names: ``stem``, ``stages``, ``norm_pre``,
+    ``forward_head``, ``feature_info`` and ``num_features``.
+    """
+
+    depths = (2, 2, 6, 2)
+    dims = (40, 80, 160, 320)
+
+    def __init__(self, in_chans: int = 1) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_chans, self.dims[0], 4, 4), LayerNorm2d(self.dims[0], eps=1e-6))
+        cins = (self.dims[0], *self.dims[:-1])
+        self.stages = nn.Sequential(*(ConvNeXtStage(cin, cout, depth, i == 0) for i, (cin, cout, depth)
+                                      in enumerate(zip(cins, self.dims, self.depths, strict=True))))
+        self.norm_pre = nn.Identity()
+        self.head = _PooledHead(self.dims[-1])
+        self.num_features = self.dims[-1]
+        self.feature_info = [{"num_chs": d, "reduction": 4 * 2**i, "module": f"stages.{i}"}
+                             for i, d in enumerate(self.dims)]
+        for m in self.modules():  # truncated normal (std 0.02) for every convolution, zero biases
+            if isinstance(m, nn.Conv2d):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's map -> pooled, normalised features ``[N, 320]``."""
+        return self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.norm_pre(self.stages(self.stem(x))))
+
+
 def create_backbone(name: str, in_chans: int = 1, *, stage: int | None = None,
                     where: str = "backbone") -> tuple[nn.Module, int]:
     """A randomly initialised backbone and its number of output channels.
 
     ``stage=None`` returns a module mapping images to pooled features ``[N, C]``; ``stage=k`` one that maps
     them to a one-element list holding the feature map of stage ``k`` (timm's ``features_only``,
-    ``out_indices=(k,)``). ``resnet10t`` is built here; other names by timm, offline (hub names refused).
+    ``out_indices=(k,)``). ``resnet10t`` and ``convnext_atto`` (pooled only) are built here; other names by timm,
+    offline (hub names refused).
 
     :param where: what named the backbone, for a refused name's message.
     :raises GlyphError: a name timm cannot build offline.
     """
-    if name in NATIVE_BACKBONES:
-        net = ResNet10T(in_chans, stage)
+    if name in NATIVE_BACKBONES:  # resnet10t, convnext_atto
+        if name == "resnet10t":
+            net: ResNet10T | ConvNeXtAtto = ResNet10T(in_chans, stage)
+        elif stage is None:
+            net = ConvNeXtAtto(in_chans)
+        else:
+            raise ValueError(f"{name}: glyph builds its pooled features only (stage=None)")
         return net, net.num_features
     import timm
 

@@ -208,7 +208,7 @@ def _must_be_positive(name: str) -> bool:
 _HUB_PREFIXES = ("hf-hub:", "hf_hub:", "timm/")
 
 #: Backbone names glyph builds itself (glyph.backbones), with timm's parameter names, without importing timm.
-NATIVE_BACKBONES = ("resnet10t",)
+NATIVE_BACKBONES = ("resnet10t", "convnext_atto")
 
 
 def check_timm_model(name: str, where: str, *, listed: bool = True) -> str:

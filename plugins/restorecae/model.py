@@ -1,6 +1,6 @@
 """RestoreCAE-Zi's ConvNeXt autoencoder (seeds-code-report §5.2), at any size divisible by 32.
 
-Encoder: a timm ConvNeXt (random init) on the damaged glyph, stacked with the standard-font rendering of
+Encoder: a ConvNeXt (glyph.backbones; random init) on the damaged glyph, stacked with the standard-font rendering of
 its character when it is known (two channels), pooled to one vector. Bottleneck: Linear to the latent and
 back, spread over the coarsest grid (size / 32) by a depthwise transposed convolution. Decoder: the
 encoder mirrored, stage widths reversed; each stage is ConvNeXt blocks (depthwise 7x7, LayerNorm, 4x MLP,
@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from glyph.backbones import create_backbone
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -119,14 +121,12 @@ class RestoreAE(nn.Module):
                  decoder_depths: tuple[int, ...] = (2, 2, 2, 2), resolution: int = 64,
                  with_template: bool = True, skips: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
-        import timm
-
         self.with_template = with_template
         self.skips = skips
         in_chans = 2 if with_template else 1
-        self.encoder = timm.create_model(encoder, pretrained=False, in_chans=in_chans, num_classes=0)
+        self.encoder, features = create_backbone(encoder, in_chans, where="restorecae encoder")
         dims = tuple(int(f["num_chs"]) for f in self.encoder.feature_info)[::-1]
-        self.to_latent = nn.Linear(int(self.encoder.num_features), latent)
+        self.to_latent = nn.Linear(features, latent)
         self.decoder = Decoder(latent, dims, tuple(decoder_depths), resolution, skips, in_chans, dropout)
 
     def forward(self, damaged: torch.Tensor, template: torch.Tensor | None = None) -> torch.Tensor:
