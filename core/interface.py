@@ -77,9 +77,31 @@ def read(ref: str) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("version") != VERSION:
         return None
     entry = data.get("classes", {}).get(ref)
-    if not isinstance(entry, dict) or data.get("fingerprint") != fingerprint(source.parent):
+    if not _well_formed(entry) or data.get("fingerprint") != fingerprint(source.parent):
         return None
     return entry
+
+
+_OPTION_KEYS = {"name": str, "type": str, "type_name": str, "required": bool, "help": str}
+
+
+def _well_formed(entry: Any) -> bool:
+    """Whether ``entry`` has the shape :func:`describe` writes, with no option named like one glyph adds itself: a
+    hand-edited or damaged file is ignored (the method is imported instead, and reports its own problems)."""
+    from .method import HOST_OPTIONS
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("run_options"), list):
+        return False
+    if not all(isinstance(entry.get(k), t) for k, t in (("trainable", bool), ("parts", list), ("ema_parts", list),
+                                                       ("inputs", dict), ("config", list))):
+        return False
+    for o in entry["run_options"]:
+        if not isinstance(o, dict) or not all(isinstance(o.get(k), t) for k, t in _OPTION_KEYS.items()):
+            return False
+        if o["name"] in HOST_OPTIONS or not all(k in o for k in ("choices", "default", "config_default", "flag",
+                                                                  "short")):
+            return False
+    return True
 
 
 def stale(ref: str, cls: type) -> str | None:

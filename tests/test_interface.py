@@ -120,8 +120,12 @@ def test_a_changed_package_is_read_from_its_code_until_the_file_is_written_again
     interface.write([ref])
     assert interface.read(ref) is not None
 
-    # A file from another layout, or one that is not JSON, is ignored rather than trusted.
+    # A file from another layout, a damaged one, or one that is not JSON, is ignored rather than trusted.
     layout = json.loads(written.read_text())
+    for damage in ({"run_options": "x"}, {"trainable": "yes"}, {"run_options": [{"name": "seed"}]},
+                   {"run_options": [{**data["run_options"][0], "name": "seed"}]}):
+        written.write_text(json.dumps({**layout, "classes": {ref: {**layout["classes"][ref], **damage}}}))
+        assert interface.read(ref) is None, damage
     written.write_text(json.dumps({**layout, "version": 99}))
     assert interface.read(ref) is None and "layout 99" in interface.stale(ref, cls)
     written.write_text("{not json")
