@@ -148,9 +148,12 @@ def write(refs: list[str]) -> list[Path]:
     one package share its file; the classes it already described are described again, as the fingerprint covers
     the whole package. Returns the files written.
 
-    :raises ValueError: a reference that is not an importable ``package.module:Class`` with a ``.py`` source.
+    :raises ValueError: a reference that is not an importable ``package.module:Class`` with a ``.py`` source, or
+        whose class is not a :class:`glyph.Method`.
     """
     import importlib
+
+    from .method import Method
 
     folders: dict[Path, set[str]] = {}
     for ref in refs:
@@ -169,7 +172,10 @@ def write(refs: list[str]) -> list[Path]:
         classes = {}
         for ref in sorted(wanted):
             module, _, attr = ref.partition(":")
-            classes[ref] = describe(getattr(importlib.import_module(module), attr))
+            cls = getattr(importlib.import_module(module), attr, None)
+            if not (isinstance(cls, type) and issubclass(cls, Method)):
+                raise ValueError(f"{ref!r} does not name a glyph.Method subclass")
+            classes[ref] = describe(cls)
         data = {"version": VERSION, "fingerprint": fingerprint(folder), "classes": classes}
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -188,5 +194,9 @@ def builtin_refs() -> list[str]:
 if __name__ == "__main__":
     import sys
 
-    for written in write(sys.argv[1:] or builtin_refs()):
-        print(f"wrote {written}")
+    try:
+        for written in write(sys.argv[1:] or builtin_refs()):
+            print(f"wrote {written}")
+    except (ImportError, ValueError, TypeError) as e:  # a wrong reference, or run options glyph cannot read
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
