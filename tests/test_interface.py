@@ -132,5 +132,5 @@ def test_a_changed_package_is_read_from_its_code_until_the_file_is_written_again
     assert interface.read(ref) is None and interface.stale(ref, cls) is None
     with pytest.raises(ValueError, match=r"package\.module:Class"):
         interface.write(["thingpkg.nowhere:Thing"])
-    with pytest.raises(ValueError, match="not name a glyph.Method"):
+    with pytest.raises(ValueError, match=r"not name a glyph\.Method"):
         interface.write(["thingpkg.method:Config"])
