@@ -137,12 +137,16 @@ class MethodGroup(TyperGroup):
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in self.commands:
             entry = get_registry().method(name)  # raises GlyphError naming `glyph list`
-            iface = None
+            command = None
             if {"--help", "-h"} & set(args[1:]) and entry.ref and not entry.loaded:
                 from glyph import interface
 
                 iface = interface.read(entry.ref)
-            self.commands[name] = build_command(entry, iface)
+                try:
+                    command = build_command(entry, iface) if iface is not None else None
+                except Exception:  # a file that passed the shape checks but not Typer's: ask the class instead
+                    command = None
+            self.commands[name] = command or build_command(entry)
         return super().resolve_command(ctx, args)
 
 
@@ -159,7 +163,7 @@ def build_command(entry: Entry, iface: dict[str, Any] | None = None) -> Any:
     except TypeError as e:  # a plugin's run() signature glyph cannot turn into options
         raise GlyphError(f"method '{entry.name}' from {entry.provider.dist} cannot be run: its run() options "
                          f"{e}; tell its authors (glyph.testing.check_method finds this)") from None
-    probe = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]})
+    probe = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
     probe.command(entry.name, help=entry.catalogue.get("summary", ""))(command)
     return typer.main.get_command(probe)
 

@@ -188,11 +188,16 @@ class _Loader:
             module, _, attr = ref.partition(":")
             try:
                 obj = getattr(importlib.import_module(module), attr)
-                entry = self._checked_entry(kind, obj, name, provider, catalogue)
             except Exception as e:
                 raise GlyphError(f"{kind[:-1]} '{name}' from {provider.dist} {provider.version} could not be loaded "
-                                 f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); reinstall "
-                                 f"{provider.dist} or see `glyph plugins`") from None
+                                 f"({type(e).__name__}: {_first_line(e)}); reinstall {provider.dist} or see "
+                                 f"`glyph plugins`") from None
+            try:
+                entry = self._checked_entry(kind, obj, name, provider, catalogue)
+            except Exception as e:  # it imported, but what it registered is wrong: a bug for its authors
+                raise GlyphError(f"{kind[:-1]} '{name}' from {provider.dist} {provider.version} is broken "
+                                 f"({type(e).__name__}: {_first_line(e)}); tell its authors "
+                                 f"(glyph.testing.check_method finds this)") from None
             if kind == "methods" and "trainable" in info and bool(info["trainable"]) != bool(obj.trainable):
                 raise GlyphError(f"method '{name}': its catalogue says trainable={info['trainable']}, the class "
                                  f"says {obj.trainable}; fix the registration in {provider.dist}")
@@ -234,6 +239,11 @@ class _Loader:
             # glyph.testing.check_method.
             apply_overrides(config, overrides, f"method '{reg_name}' preset '{preset}'", list_timm=False)
         return Entry(reg_name, obj, provider, info)
+
+
+def _first_line(e: BaseException) -> str:
+    """The first line of an exception's message (empty when it has none)."""
+    return str(e).splitlines()[0] if str(e) else ""
 
 
 def _base_for(kind: str) -> type:

@@ -306,8 +306,8 @@ def _without_none(tp: Any) -> Any:
     return tp
 
 
-# Options ``glyph run NAME`` adds to every method's own: a method's run() may not take these names.
-HOST_OPTIONS = frozenset({"preset", "weights", "device", "seed"})
+# Options ``glyph run NAME`` adds to every method's own (``help``: -h/--help); run() may not take these names.
+HOST_OPTIONS = frozenset({"preset", "weights", "device", "seed", "help"})
 
 
 def run_options(method_cls: type[Method]) -> list[RunOption]:

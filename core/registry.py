@@ -149,10 +149,15 @@ def _weights(entry: Entry) -> str:
 
 
 def _trainable(entry: Entry) -> bool:
-    """Whether a method trains: its class says, or the catalogue for one not imported yet."""
+    """Whether a method trains: its class says; for one not imported yet, its catalogue, else its interface file."""
     if entry.loaded:
         return bool(entry.obj.trainable)
-    return bool(entry.catalogue.get("trainable", True))
+    if "trainable" in entry.catalogue:
+        return bool(entry.catalogue["trainable"])
+    from .interface import read
+
+    iface = read(entry.ref) if entry.ref else None
+    return bool(iface["trainable"]) if iface is not None else True
 
 
 def method_row(entry: Entry) -> dict[str, Any]:

@@ -239,6 +239,8 @@ import glyph
 def glyph_register_methods(register):
     register("lazy_method:Clash", name="clash", summary="takes a host option name", trainable=False)
     register("lazy_method:Gone", name="gone", summary="names a class that is not there")
+    register("lazy_method:Clash", name="badpreset", summary="a preset of a field it lacks", trainable=False,
+             presets={"p": {"nope": 1}})
 '''
 
 LAZY_METHOD = '''
@@ -276,6 +278,10 @@ def test_a_method_registered_by_reference_is_imported_only_when_run(glyph, plugi
     assert clash.code == 1 and "'seed' is an option glyph adds" in clash.err and "Traceback" not in clash.err
     gone = glyph("run", "gone", extra_path=[site])
     assert gone.code == 1 and "method 'gone' from lazy-dist 1.0.0 could not be loaded" in gone.err
+    assert "reinstall lazy-dist" in gone.err
+    broken = glyph("run", "badpreset", "-h", extra_path=[site])  # imports fine; what it registered is wrong
+    assert broken.code == 1 and "method 'badpreset' from lazy-dist 1.0.0 is broken" in broken.err
+    assert "unknown config field 'nope'" in broken.err and "tell its authors" in broken.err
     assert glyph("run", "filter", "--help", extra_path=[site]).code == 0
 
 
