@@ -29,11 +29,15 @@ def root(
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda, cuda:N or mps"),
     seed: int | None = typer.Option(None, help="seed for every random number generator"),
     precision: str = typer.Option("auto", help="what `glyph run` computes in: " + PRECISION_HELP),
+    threads: str | None = typer.Option(None, help="CPU threads to compute with (default: GLYPH_THREADS, then "
+                                       "OMP_NUM_THREADS, then the CPUs glyph may use here)", show_default=False,
+                                       metavar="N"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print only results and errors"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
     """Generate, imitate and restore CJK character images. Start with `glyph list`."""
     from glyph.device import PRECISIONS, validate_device_spec
+    from glyph.threads import configure
 
     if precision not in PRECISIONS:
         raise GlyphError(f"--precision {precision!r}: use one of {', '.join(PRECISIONS)}")
@@ -41,6 +45,8 @@ def root(
     console.STATE.seed = seed
     console.STATE.precision = precision
     console.STATE.quiet = quiet
+    for note in configure(threads).notes:  # before any command imports torch (glyph.threads)
+        console.warn(note)
 
 
 def build_app() -> typer.Typer:

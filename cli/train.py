@@ -37,7 +37,9 @@ def _nproc(args: list[str], n: int) -> None:
     info("launching: " + " ".join(cmd[1:]))
     import signal
 
-    child = subprocess.Popen(cmd)
+    from glyph.threads import child_environment
+
+    child = subprocess.Popen(cmd, env=child_environment(n))  # torchrun gives each worker its share of the CPUs
     # Ctrl-C reaches torchrun and its workers from the terminal already; a SIGTERM sent to this process alone
     # (`docker stop`, `kill PID`) is passed on, so the workers save and stop as they do without --nproc.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

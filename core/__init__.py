@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import threads
 from .api import Evaluation, Restorer, Sampler, Trained, Writer, evaluate, load, train
 from .dataset import DatasetFormat, GlyphData
 from .errors import GlyphError, PluginError
@@ -18,6 +19,9 @@ from .method import Method, Opt, RunContext, RunReport
 from .metric import Metric
 from .registry import DISTRIBUTION
 from .resources import resolve_input
+
+# Before anything can import torch: OpenMP reads its wait policy once, when torch loads it (see glyph.threads).
+threads.prepare_environment()
 
 try:
     __version__ = version(DISTRIBUTION)
@@ -53,5 +57,6 @@ __all__ = [
     "hookimpl",
     "load",
     "resolve_input",
+    "threads",
     "train",
 ]

@@ -74,7 +74,9 @@ def load(method: str, weights: str | Path | None = None, device: str = "auto", p
     """
     from .device import resolve_device, resolve_precision, validate_device_spec
     from .loader import get_registry
+    from .threads import configure
 
+    configure()  # the CPU threads and their wait policy, before torch does any work (glyph.threads)
     entry = get_registry().method(method)
     cls = entry.obj
     dev = resolve_device(validate_device_spec(device))
@@ -193,8 +195,10 @@ def train(method: str, data: str | Path | None = None, *, out: str | Path | None
     from .errors import did_you_mean
     from .loader import get_registry
     from .paths import check_output_dir
+    from .threads import configure
     from .trainer import Trainer, train_config_from
 
+    configure()  # the CPU threads and their wait policy, before torch does any work (glyph.threads)
     entry = get_registry().method(method)
     cls = entry.obj
     if not cls.trainable:
@@ -351,7 +355,9 @@ def evaluate(real: str | Path, fake: str | Path, *, metrics: Sequence[str] | Non
     from .eval.metrics import EvalContext, protocol
     from .eval.metrics import evaluate as run_metrics
     from .loader import get_registry
+    from .threads import configure
 
+    configure()  # the CPU threads and their wait policy, before torch does any work (glyph.threads)
     if fid_resize not in ("bilinear", "clean"):
         raise GlyphError(f"--fid-resize {fid_resize!r}: use bilinear or clean")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:

@@ -29,6 +29,7 @@ from ..dataset import DatasetFormat, GlyphData
 from ..errors import GlyphError
 from ..imageio import ImageReadError, list_images, read_image, write_image
 from ..paths import inside, safe_name
+from ..threads import cpu_budget
 from . import INK_COLOR, INK_GLYPH
 from .charsets import gb2312_code, parse_char_name
 
@@ -104,13 +105,14 @@ def _load_chunk(paths: list[str], opts: ReadOptions, channels: int) -> list[tupl
 def load_files(paths: list[Path], opts: ReadOptions, channels: int) -> list[tuple[np.ndarray | None, str]]:
     """Decode many files (in parallel for large folders); ``(array, "")`` or ``(None, reason)`` each."""
     names = [str(p) for p in paths]
-    if len(names) < 512 or (os.cpu_count() or 1) == 1:
+    workers = cpu_budget()  # never more processes than the CPUs glyph may use (glyph.threads)
+    if len(names) < 512 or workers == 1:
         return _load_chunk(names, opts, channels)
     import multiprocessing as mp
 
     step = 256
     ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
-    with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         parts = [pool.submit(_load_chunk, names[i:i + step], opts, channels) for i in range(0, len(names), step)]
         return [r for part in parts for r in part.result()]
 

@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..dataset import GlyphData
 from ..errors import GlyphError
+from ..threads import cpu_budget
 from .charsets import Charset
 from .fonts import NOTDEF_PROBES, Face, cmap, part_map
 
@@ -158,7 +159,7 @@ def render_faces(faces: list[Face], chars: list[str], spec: RenderSpec | None = 
         if face.parts:
             part_map(face.parts, face.index)  # read the subset cmaps once here: forked workers inherit them
     jobs = [(fi, chars[i:i + CHUNK]) for fi in range(len(faces)) for i in range(0, len(chars), CHUNK)]
-    workers = workers or os.cpu_count() or 1
+    workers = workers or cpu_budget()  # never more processes than the CPUs glyph may use (glyph.threads)
     total, done = len(faces) * len(chars), 0
 
     def finished(part: list[str]) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..dataset import GlyphData
 from ..errors import GlyphError
+from ..threads import cpu_budget
 from .charsets import Charset
 from .pen import Writer, draw_batch, glyph_keys, point_step, sample_writer
 from .render import RenderSpec, make_spec
@@ -88,7 +89,7 @@ def synth_dataset(n_writers: int, charset: Charset, seed: int = 0, spec: RenderS
     total, done = n_writers * len(chars), 0
     images = np.zeros((n_writers, len(chars), spec.size, spec.size), np.uint8)
     col = {c: i for i, c in enumerate(chars)}
-    workers = workers or os.cpu_count() or 1
+    workers = workers or cpu_budget()  # never more processes than the CPUs glyph may use (glyph.threads)
 
     def place(job: tuple[list[int], list[str]], block: np.ndarray) -> None:
         nonlocal done

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GlyphError
+from ..threads import cpu_budget
 from .trace import Contour, orient, trace, trace_many
 
 ASCENT, DESCENT = 0.875, 0.125  # of the em: 7/8 above the baseline, so 64 px (and 8k px) baselines fall on a pixel
@@ -168,7 +169,6 @@ def build_font(glyphs: dict[str, np.ndarray], out: str | Path, family: str, styl
     ``progress(done, total)`` counts the glyphs as they are traced, on ``workers`` processes (default: every
     core).
     """
-    import os
 
     from fontTools.fontBuilder import FontBuilder
     from fontTools.misc.psCharStrings import T2CharString
@@ -208,7 +208,7 @@ def build_font(glyphs: dict[str, np.ndarray], out: str | Path, family: str, styl
         if form is not None:
             vert[name] = f"{name}.vert"
             items.append((vert[name], form, level, em))
-    traced = _trace_all(items, em, quadratic, workers or os.cpu_count() or 1, progress, counted)
+    traced = _trace_all(items, em, quadratic, workers or cpu_budget(), progress, counted)
     if progress is not None:
         progress(counted, counted)
     outlines_by_name = {}
