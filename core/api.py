@@ -69,7 +69,8 @@ def load(method: str, weights: str | Path | None = None, device: str = "auto", p
     :param weights: a run folder (``glyph train`` or ``glyph export`` output); None: the weights shipped with glyph.
     :param device: ``auto`` (CUDA when present, then MPS, then the CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     :param precision: ``auto`` (bf16 where the device computes it natively, else fp32; fp16 on older CUDA GPUs),
-        ``fp32``, ``bf16`` or ``fp16``; methods use it where they can (ddpm's sampling, dsfgan's adaptation).
+        ``fp32``, ``bf16`` or ``fp16``; methods use it where they can (ddpm's sampling, dsfgan's writing and
+        adaptation).
     :raises GlyphError: an unknown method, a method without shipped weights and no ``weights``, a bad device.
     """
     from .device import resolve_device, resolve_precision, validate_device_spec

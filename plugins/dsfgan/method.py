@@ -517,14 +517,28 @@ class DSFGAN(Method):
             raise GlyphError("stylize needs references (or an adapted writer)")
         else:
             glob, detail, _ = g.encode_style(to_input(refs).unsqueeze(0).to(dev))
+        fused = self._fused_generator()
+        style = fused.style(glob, detail)
         out = []
         for i in range(0, len(templates), batch):
-            t = to_input(templates[i:i + batch]).to(dev)
-            img, _ = g.synthesize(t, glob.expand(len(t), -1), detail.expand(len(t), -1))
+            img = fused(to_input(templates[i:i + batch]).to(dev), style)
             out.append(img.float().add(1).div(2).clamp(0, 1).cpu())
             if progress is not None:
                 progress(min(i + batch, len(templates)), len(templates))
         return torch.cat(out) if out else torch.zeros(0, 1, 64, 64)
+
+    def _fused_generator(self) -> Any:
+        """The generator folded for writing (``fused.py``) in the precision writing uses, rebuilt whenever a weight
+        or running statistic of the generator changed since it was folded (training, adapting, another writer)."""
+        from .fused import FusedGenerator
+
+        g = self.nets["G"]
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
+        # Every in-place change of a tensor (an optimiser step, load_adapted's copy_) bumps its version counter.
+        key = (dtype, *((id(t), t._version) for t in (*g.parameters(), *g.buffers())))
+        if getattr(self, "_fused_key", None) != key:
+            self._fused, self._fused_key = FusedGenerator(g.eval(), dtype), key
+        return self._fused
 
     def _preview_rows(self, n: int, generator: torch.Generator | None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         data, idx = self._data, self._index[id(self._data)]
