@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import cpu as cpu_suite
 from . import data as data_suite
 from . import eval as eval_suite
 from . import gpu as gpu_suite
@@ -20,7 +21,7 @@ from . import sample as sample_suite
 from . import train as train_suite
 
 SUITES = {"data": data_suite.run, "eval": eval_suite.run, "train": train_suite.run, "peak": peak_suite.run,
-          "methods": methods_suite.run, "sample": sample_suite.run}
+          "methods": methods_suite.run, "sample": sample_suite.run, "cpu": cpu_suite.run}
 # The GPU check runs only when named (``python -m bench gpu``): it needs a CUDA GPU, or --dry-run.
 EXTRA = {"gpu": gpu_suite.run}
 

@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from bench import gpu, methods, peak, reference, sample
+from bench import cpu, gpu, methods, peak, reference, sample
 from bench import train as train_suite
 
 
@@ -248,3 +248,46 @@ def test_gpu_check_without_a_gpu_says_how_to_dry_run():
                           timeout=120)
     assert proc.returncode == 1 and "no CUDA GPU" in proc.stderr and "--dry-run" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_cpu_suite_measures_each_configuration_in_its_own_process():
+    """bench cpu: one thread is one thread, the defaults take the usable CPUs, and a busy core is there while a
+    shared case runs (the numbers themselves belong to docs/benchmarks.md)."""
+    import os
+
+    from glyph.threads import usable_cpus
+
+    one = cpu.measure("one-thread", "write", "fp32", False, True)
+    assert one["threads"] == 1 and one["chars_per_s"] > 0
+    defaults = cpu.measure("defaults", "adapt", "fp32", False, True)
+    assert defaults["threads"] == usable_cpus() and defaults["steps_done"] == 6 and defaults["s_per_step"] > 0
+    if not hasattr(os, "sched_getaffinity"):
+        return
+    from pathlib import Path
+
+    def busy() -> list[int]:
+        found = []
+        for p in Path("/proc").iterdir():
+            try:
+                if p.name.isdigit() and b"while True: pass" in (p / "cmdline").read_bytes():
+                    found.append(int(p.name))
+            except OSError:
+                pass
+        return found
+
+    with cpu.busy_core(True):
+        pids = busy()
+        assert len(pids) == 1 and os.sched_getaffinity(pids[0]) == {min(os.sched_getaffinity(0))}
+    assert not busy()
+
+
+@pytest.mark.slow
+def test_cpu_suite_quick_run_reports_every_case_and_target():
+    out = cpu.run(quick=True)
+    for precision in ("fp32",):
+        for load in ("quiet", "shared"):
+            for config in cpu.CONFIGS:
+                assert f"{precision} {load} {config}.write_chars_per_s" in out
+                assert f"{precision} {load} {config}.adapt_steps_in_60s" in out
+    assert "fp32_shared_write_defaults_over_one_thread_target_met" in out
+    assert "fp32_adapt_steps_in_60s_quiet_target_met" in out

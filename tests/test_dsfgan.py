@@ -320,3 +320,46 @@ def test_refs_means_one_thing_and_runs_with_the_old_training_name_still_load():
     shipped = json.loads((DSFGAN.shipped_weights() / "config.json").read_text())["config"]
     assert "refs" in shipped  # written before the rename: loads through Config.renamed_fields
     assert not hasattr(Config(), "refs")
+
+
+def test_writer_geometry_warps_a_writers_references_targets_and_templates_alike(embedded, monkeypatch):
+    """warp_share: a chosen writer's references, targets and the targets' templates get one geometry, so the
+    generator learns to follow a leaning template; the others are left as they are."""
+    import glyph.geometry as geometry
+    from glyph.geometry import Geometry, warp
+
+    def leaning(n: int, generator=None, strength: float = 1.0) -> Geometry:
+        g = Geometry.identity(n)
+        g.slant = torch.arange(1, n + 1).float() * 6  # a different lean per writer: a mix-up would show
+        return g
+
+    m = tiny_method()
+    m.config.groups, m.config.per_group = 4, 3
+    rows = m.train_rows(embedded)
+    phase = m.phase(m.config.rec_steps)
+    index = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:phase["batch"]]]
+    torch.manual_seed(1)
+    plain = m.make_batch(embedded, index, phase)
+    m.config.warp_share = 1.0
+    monkeypatch.setattr(geometry, "random_geometries", leaning)
+    torch.manual_seed(1)
+    warped = m.make_batch(embedded, index, phase)
+    n_groups, k = len(plain["writer"]), phase["k"]
+    geo = leaning(n_groups)
+    for g in range(n_groups):
+        one = Geometry.identity(1)
+        one.slant = geo.slant[g:g + 1]
+        mine = plain["group"] == g
+        for key in ("target", "template"):
+            expected = warp(plain[key][mine], one.repeat_interleave(int(mine.sum())), paper=-1.0)
+            assert (warped[key][mine] - expected).abs().max() < 0.02, (key, g)
+        views = torch.cat([plain["refs"][g], plain["refs"][n_groups + g]])
+        got = torch.cat([warped["refs"][g], warped["refs"][n_groups + g]])
+        assert (got - warp(views, one.repeat_interleave(2 * k), paper=-1.0)).abs().max() < 0.02
+    assert not torch.equal(warped["template"], plain["template"])
+    m.config.warp_share = 0.0
+    torch.manual_seed(1)
+    assert torch.equal(m.make_batch(embedded, index, phase)["template"], plain["template"])
+    m.config.warp_share = 1.5
+    with pytest.raises(GlyphError, match=r"warp_share must be 0\.\.1"):
+        m.config.validate()

@@ -130,6 +130,33 @@ def embedded_pairs():
     return data.images[rows], data.images[trows]
 
 
+def test_the_bank_prepares_each_pair_once_under_fixed_augmentations(tiny_model, embedded_pairs, monkeypatch):
+    """What adaptation computes once: every training pair under BANK_VIEWS augmentations (the first the pair as it
+    is), the content maps of each augmented template; with more pairs than BANK allows, fewer views each."""
+    import contextlib
+
+    from glyph.plugins.dsfgan import adapt as A
+    from glyph.plugins.dsfgan.method import to_input
+
+    refs, templates = (to_input(x) for x in embedded_pairs)
+    g = tiny_model.nets["G"].eval()
+    gen = torch.Generator().manual_seed(0)
+    bank = A._bank(g, templates, refs, gen, contextlib.nullcontext)
+    assert (bank.pairs, bank.views) == (8, A.BANK_VIEWS) and len(bank.targets) == 8 * A.BANK_VIEWS
+    assert torch.allclose(bank.targets[:8], refs, atol=1e-5)  # view 0: the pair as it is
+    with torch.no_grad():
+        fresh = g.content(templates)
+    assert all(torch.allclose(a[:8].float(), b, atol=2e-2 * float(b.abs().max()) + 1e-3)
+               for a, b in zip(bank.structure, fresh, strict=True))
+    assert not torch.allclose(bank.targets[8:16], refs, atol=1e-3)  # other views moved the pair
+    rows = bank.rows(torch.tensor([0, 5]), gen)
+    assert set((rows % 8).tolist()) == {0, 5} and int(rows.max()) < len(bank.targets)
+    monkeypatch.setattr(A, "BANK", 20)
+    assert A._bank(g, templates, refs, gen, contextlib.nullcontext).views == 2  # 20 // 8 pairs
+    monkeypatch.setattr(A, "BANK", 4)
+    assert A._bank(g, templates, refs, gen, contextlib.nullcontext).views == 1  # never fewer than the pairs
+
+
 def test_calibration_brings_faded_ink_to_full_and_leaves_full_ink_alone():
     from glyph.plugins.dsfgan import adapt
 

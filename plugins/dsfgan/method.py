@@ -89,6 +89,13 @@ class Config:
     w_style_out: float = field(default=0.0, metadata={"help": "output style identity weight: the frozen style "
                                                       "encoder must tell each generated group's writer from the "
                                                       "batch's other writers (0 = off, as the shipped weights)"})
+    warp_share: float = field(default=0.0, metadata={"help": "share of each GAN batch's writers given a random "
+                                                     "writer geometry (slant, aspect, rotation, size, position, "
+                                                     "smooth warp: glyph.geometry), the same on its references, "
+                                                     "targets and their templates, so the generator follows a "
+                                                     "leaning, stretched template (0 = off, as the shipped weights)"})
+    warp_strength: float = field(default=1.0, metadata={"help": "how far the random geometries go (1: slant +-15 "
+                                                        "degrees, aspect 0.8-1.25; glyph.geometry)"})
     init_from: str = field(default="", metadata={"help": "fine-tune: start the generator from this run or export "
                                                  "folder's weights ('shipped' = glyph's own) instead of at random"})
     ema_decay: float = field(default=0.999, metadata={"help": "generator EMA decay"})
@@ -110,6 +117,9 @@ class Config:
                              f"GAN never trains")
         if self.heads < 1 or self.dim % self.heads:
             raise GlyphError(f"dsfgan heads must be at least 1 and divide dim ({self.dim}), got {self.heads}")
+        if not 0.0 <= self.warp_share <= 1.0 or not 0.0 <= self.warp_strength <= 2.0:
+            raise GlyphError(f"dsfgan warp_share must be 0..1 and warp_strength 0..2; got {self.warp_share} and "
+                             f"{self.warp_strength}")
         if not 0.0 <= self.synth_share <= 1.0 or self.synth_groups >= self.groups:
             raise GlyphError(f"dsfgan synth_share is the share of a batch's {self.groups} writers drawn by pen "
                              f"writers, leaving at least one real writer; got {self.synth_share}")
@@ -327,15 +337,47 @@ class DSFGAN(Method):
             target_chars = torch.cat([target_chars, syn["chars"]])
             group_ids = torch.cat([group_ids, syn["group"] + len(refs)])
             writer_ids = torch.cat([writer_ids, syn["writer"]])
+        template_images = data.images[idx.template_row[target_chars]]
+        if c.warp_share:
+            target_images, template_images, view_images = self._warp_writers(target_images, template_images,
+                                                                             view_images, group_ids)
         ref_images = to_input(view_images)  # [G, 2k, 1, H, W]
         return {
             "target": to_input(target_images),
-            "template": to_input(data.images[idx.template_row[target_chars]]),
+            "template": to_input(template_images),
             "refs": torch.cat([ref_images[:, :k], ref_images[:, k:]]),  # view A of every group, then view B
             "group": group_ids,
             "writer": writer_ids,
             "cls": idx.rec_class[target_chars],
         }
+
+    def _warp_writers(self, targets: torch.Tensor, templates: torch.Tensor, views: torch.Tensor,
+                      group: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Give ``warp_share`` of the batch's writers a random geometry each (glyph.geometry): their references,
+        targets and the targets' templates all lean, stretch and sit alike, so the generator learns to follow a
+        template's geometry (what the writer's-geometry stage hands it) rather than to draw upright glyphs."""
+        from glyph.geometry import random_geometries, warp
+
+        c = self.config
+        n = len(views)
+        chosen = torch.nonzero(torch.rand(n) < c.warp_share).flatten()
+        if len(chosen) == 0:
+            return targets, templates, views
+        geo = random_geometries(len(chosen), strength=c.warp_strength)
+        views = views.clone()
+        k = views.shape[1]
+        views[chosen] = warp(views[chosen].flatten(0, 1), geo.repeat_interleave(k), paper=0.0).view_as(views[chosen])
+        slot = torch.full((n,), -1, dtype=torch.long)
+        slot[chosen] = torch.arange(len(chosen))
+        rows = torch.nonzero(slot[group.cpu()] >= 0).flatten()
+        if len(rows):
+            per_row = geo.repeat_interleave(torch.bincount(slot[group.cpu()][rows], minlength=len(chosen)))
+            order = torch.argsort(slot[group.cpu()][rows], stable=True)
+            rows = rows[order]
+            targets, templates = targets.clone(), templates.clone()
+            targets[rows.to(targets.device)] = warp(targets[rows.to(targets.device)], per_row, paper=0.0)
+            templates[rows.to(targets.device)] = warp(templates[rows.to(targets.device)], per_row, paper=0.0)
+        return targets, templates, views
 
     def _synth(self, idx: _Index, step: int, k: int, n_writers: int, device: torch.device) -> dict[str, Any]:
         """The GAN batch's fresh pen writers at ``step``: per writer ``per_group`` targets and 2k references of

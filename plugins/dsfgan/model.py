@@ -174,7 +174,9 @@ class Decoder(nn.Module):
         self.w0 = widths[0]
 
     def forward(self, structure: list[torch.Tensor], glob: torch.Tensor, detail: torch.Tensor) -> torch.Tensor:
-        h = self.start(detail).view(-1, self.w0, 4, 4)
+        """Structure maps (batch B) and style vectors ``[B, dim]``, or ``[1, dim]`` for one writer's whole batch
+        (its modulations are then computed once and broadcast) -> glyphs ``[B, 1, 64, 64]``."""
+        h = self.start(detail).view(-1, self.w0, 4, 4).expand(structure[0].shape[0], -1, -1, -1)
         for i, (block, s) in enumerate(zip(self.blocks, structure, strict=True)):
             if i:
                 h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
