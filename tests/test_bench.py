@@ -288,6 +288,6 @@ def test_cpu_suite_quick_run_reports_every_case_and_target():
         for load in ("quiet", "shared"):
             for config in cpu.CONFIGS:
                 assert f"{precision} {load} {config}.write_chars_per_s" in out
-                assert f"{precision} {load} {config}.adapt_steps_in_60s" in out
+                assert f"{precision} {load} {config}.adapt_steps" in out
     assert "fp32_shared_write_defaults_over_one_thread_target_met" in out
     assert "fp32_adapt_steps_in_60s_quiet_target_met" in out

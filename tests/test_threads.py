@@ -16,7 +16,7 @@ from .conftest import glyph_env, run_glyph
 
 def _python(code: str, **env: str) -> str:
     e = glyph_env(**env)
-    for key in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY"):
+    for key in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
         if key not in env:
             e.pop(key, None)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120)
@@ -68,8 +68,9 @@ def test_plan_order_of_sources(monkeypatch):
 
 
 def test_plan_wait_policy(monkeypatch):
-    assert T.plan(environ={}).wait == "passive"
+    assert T.plan(environ={}).wait == "short"
     assert T.plan(environ={"OMP_WAIT_POLICY": "ACTIVE"}).wait == "OMP_WAIT_POLICY=ACTIVE"
+    assert T.plan(environ={"GOMP_SPINCOUNT": "0"}).wait == "GOMP_SPINCOUNT=0"
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "abc", "1.5", "", " "])
@@ -82,10 +83,12 @@ def test_bad_counts_are_one_clear_error(bad, monkeypatch):
             T.plan(environ={T.ENV: bad})
 
 
-def test_import_glyph_asks_for_passive_waiting_before_torch_loads():
-    assert _python("import os, glyph; print(os.environ['OMP_WAIT_POLICY'])") == "PASSIVE"
-    # The user's policy wins; after torch is loaded it is too late and glyph leaves the variable alone.
-    assert _python("import os, glyph; print(os.environ['OMP_WAIT_POLICY'])", OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+def test_import_glyph_asks_for_short_waits_before_torch_loads():
+    show = "import os, glyph; print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))"
+    assert _python(show) == f"PASSIVE {T.SPIN}"
+    # The user's setting wins; after torch is loaded it is too late and glyph leaves the variables alone.
+    assert _python(show, OMP_WAIT_POLICY="ACTIVE") == "ACTIVE None"
+    assert _python(show, GOMP_SPINCOUNT="0") == "None 0"
     code = "import os, torch, glyph; print(os.environ.get('OMP_WAIT_POLICY'), glyph.threads.plan().wait)"
     assert _python(code) == "None spinning (torch was imported before glyph)"
 
@@ -119,3 +122,60 @@ def test_cli_threads_option():
     assert r.code == 1 and "GLYPH_THREADS 'x' is not a number of threads" in r.err
     r = run_glyph("--threads", "999", "info", "filter")
     assert r.code == 0 and "--threads 999 is more than the CPUs" in r.err
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _drive(cost, steps: int, monkeypatch) -> tuple[T.ThreadTuner, list[int]]:
+    """Run a ThreadTuner over ``steps`` steps whose duration is ``cost(step, threads)``; the counts used."""
+    import torch
+
+    monkeypatch.setattr(T, "_CHOSEN", None)
+    monkeypatch.setattr(T, "plan", lambda *a, **k: T.ThreadPlan(2, 2, "usable CPUs", "short"))
+    torch.set_num_threads(2)
+    used = []
+    clock = _Clock()
+    with T.ThreadTuner() as tune:
+        tune._clock, tune.last = clock, 0.0
+        for step in range(steps):
+            n = torch.get_num_threads()
+            used.append(n)
+            clock.now += cost(step, n)
+            tune.step()
+    assert torch.get_num_threads() == 2  # restored on leaving
+    return tune, used
+
+
+def test_tuner_keeps_all_threads_on_a_quiet_machine(monkeypatch):
+    tune, used = _drive(lambda step, n: 1.0 if n == 2 else 1.6, 150, monkeypatch)
+    assert tune.best == 2 and used.count(1) <= 12  # a few probes, less often as the choice stands
+
+
+def test_tuner_drops_to_one_thread_beside_a_busy_core_and_comes_back(monkeypatch):
+    tune, used = _drive(lambda step, n: 2.0 if n == 2 else 1.0, 150, monkeypatch)
+    assert tune.best == 1 and used[10:].count(2) <= 12
+    # The other program stops at step 60: two threads are fastest again, and the tuner notices.
+    tune, used = _drive(lambda step, n: (2.0 if n == 2 else 1.0) if step < 60 else (0.6 if n == 2 else 1.0), 200,
+                        monkeypatch)
+    assert tune.best == 2 and used[-20:].count(2) >= 17
+
+
+def test_tuner_leaves_a_users_count_alone(monkeypatch):
+    import torch
+
+    torch.set_num_threads(2)
+    monkeypatch.setattr(T, "_CHOSEN", 2)  # --threads 2
+    with T.ThreadTuner() as tune:
+        for _ in range(20):
+            tune.step()
+            assert torch.get_num_threads() == 2
+    assert not tune.enabled
+    monkeypatch.setattr(T, "_CHOSEN", None)
+    with T.ThreadTuner(active=False) as tune:  # work on a GPU
+        assert not tune.enabled

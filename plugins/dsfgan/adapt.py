@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from glyph.losses import sobel_magnitude
+from glyph.threads import ThreadTuner
 
 from .model import Generator
 
@@ -225,6 +226,7 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
     moving_names = [n for n in params if n.startswith("blocks.")]
     moving = [params[n] for n in moving_names]
     base = [p.detach().clone() for p in moving]
+    tune: ThreadTuner | None = None
     try:
         for n, p in params.items():
             p.requires_grad_(n in moving_names)
@@ -259,6 +261,8 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
         first = best = held_loss()
         best_state = snapshot()
         best_step, done, waited = 0, 0, 0
+        # Fewer threads while another program keeps a core busy (glyph.threads).
+        tune = ThreadTuner(active=dev.type == "cpu").__enter__()
         for step in range(1, steps + 1):
             pick = torch.arange(len(fit)) if len(fit) <= BATCH else torch.randperm(len(fit), generator=gen)[:BATCH]
             rows = bank.rows(pick, gen)
@@ -275,6 +279,7 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
             opt.step()
             with torch.no_grad():  # decoupled pull towards the base weights (L2-SP), all tensors in one call
                 torch._foreach_lerp_(moving, base, PULL)
+            tune.step()
             done = step
             if progress is not None:
                 progress(step, steps)
@@ -297,6 +302,8 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
             best_state = snapshot()
         adapted = dict(zip(moving_names, best_state[0], strict=True))
     finally:
+        if tune is not None:
+            tune.__exit__()
         # The model itself goes back to the base weights, also when the caller stopped it midway (a cancelled
         # progress step, Ctrl-C, out of memory): the next writer must not inherit half an adaptation.
         with torch.no_grad():
@@ -306,6 +313,7 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
                 p.requires_grad_(True)
         g.train(was_training)
     report = {"steps": float(done), "best_step": float(best_step), "seconds": time.perf_counter() - start,
+              "threads": float(tune.best if tune is not None else torch.get_num_threads()),
               "train_refs": float(len(fit)), "held_refs": float(n_hold), "held_loss_before": first,
               "held_loss_after": best}
     return AdaptedWriter(adapted, best_state[1], best_state[2], report)

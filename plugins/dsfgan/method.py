@@ -559,14 +559,19 @@ class DSFGAN(Method):
             raise GlyphError("stylize needs references (or an adapted writer)")
         else:
             glob, detail, _ = g.encode_style(to_input(refs).unsqueeze(0).to(dev))
+        from glyph.threads import ThreadTuner
+
         fused = self._fused_generator()
         style = fused.style(glob, detail)
         out = []
-        for i in range(0, len(templates), batch):
-            img = fused(to_input(templates[i:i + batch]).to(dev), style)
-            out.append(img.float().add(1).div(2).clamp(0, 1).cpu())
-            if progress is not None:
-                progress(min(i + batch, len(templates)), len(templates))
+        # Fewer threads while another program keeps a core busy (glyph.threads).
+        with ThreadTuner(active=dev.type == "cpu") as tune:
+            for i in range(0, len(templates), batch):
+                img = fused(to_input(templates[i:i + batch]).to(dev), style)
+                out.append(img.float().add(1).div(2).clamp(0, 1).cpu())
+                tune.step()
+                if progress is not None:
+                    progress(min(i + batch, len(templates)), len(templates))
         return torch.cat(out) if out else torch.zeros(0, 1, 64, 64)
 
     def _fused_generator(self) -> Any:
