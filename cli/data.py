@@ -126,13 +126,16 @@ def render(
     unseen_writers: float = typer.Option(0.0, help="share of fonts held out as unseen writers (never the template "
                                          "face, corpus.toml's standard_content)", callback=SHARE),
     split_seed: int = typer.Option(0, help="seed of the split"),
+    hold_out: str = typer.Option("", help="faces always held out as unseen writers besides the share: corpus ids "
+                                 "or kind:KIND (kind:pen,kind:brush: the handwriting faces), comma separated"),
 ) -> None:
     """Render a charset with fonts into a dataset (one writer per face), on all cores."""
     from glyph.data.render import render_and_save
 
     with closing(TaskBars()) as bars:
         r = render_and_save(out_path, fonts_, charset, size, margin, fit.value, layout, unseen_chars, unseen_writers,
-                            split_seed, progress=lambda done, total: bars("rendering", done, total))
+                            split_seed, progress=lambda done, total: bars("rendering", done, total),
+                            hold_out=[h for h in hold_out.split(",") if h.strip()])
     for f in r.faces:
         if f.dropped:
             info(f"{f.face.label}: {len(f.chars)} glyphs; dropped " +

@@ -113,6 +113,9 @@ def test_render_and_save_splits_but_never_holds_out_the_template_face(tmp_path):
     assert r.data.meta["splits"]["unseen_writers"] == ["ukai-cn"]  # all held out but the standard content face
     assert calls[-1] == (6, 6)
     assert load_packed(r.out).classes["writer"] == ["noto-sans-sc-regular", "ukai-cn"]
+    kai = render_and_save(tmp_path / "k.safetensors", "noto-sans-sc-regular,ukai-cn", "永和九", size=16,
+                          unseen_writers=0.0, unseen_chars=0.0, workers=1, hold_out=["kind:kai"])
+    assert kai.data.meta["splits"]["unseen_writers"] == ["ukai-cn"]  # held out by its kind of script
 
 
 def test_render_and_save_checks_everything_before_drawing(tmp_path):
@@ -120,6 +123,10 @@ def test_render_and_save_checks_everything_before_drawing(tmp_path):
         render_and_save(tmp_path / "r.safetensors", charset="永", margin=5)
     with pytest.raises(GlyphError, match="render size must be at least 8"):
         make_spec(size=4)
+    with pytest.raises(GlyphError, match="--hold-out kind:nope: none of the faces to render is of that kind"):
+        render_and_save(tmp_path / "r.safetensors", "ukai-cn", charset="永", hold_out=["kind:nope"])
+    with pytest.raises(GlyphError, match="--hold-out ukai-tw: none of the faces to render is named so"):
+        render_and_save(tmp_path / "r.safetensors", "ukai-cn", charset="永", hold_out=["ukai-tw"])
     assert not (tmp_path / "r.safetensors").exists()
 
 

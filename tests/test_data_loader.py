@@ -81,6 +81,22 @@ def test_splits_are_deterministic_and_partition_rows():
     assert torch.equal(split_rows(a, "train"), parts[0])
 
 
+def test_writers_held_out_by_name_or_kind_join_the_hashed_share():
+    data = toy(6, 20)
+    data.meta["fonts"] = [{"label": "w0", "kind": "pen"}, {"label": "w1", "kind": "brush"},
+                          {"label": "w2", "kind": "song"}, {"label": "w3", "kind": "pen"}]
+    base = set(make_splits(toy(6, 20), 0.3, 0.1, seed=1)["unseen_writers"])
+    held = set(make_splits(data, 0.3, 0.1, seed=1, hold=["kind:pen", "w5"])["unseen_writers"])
+    assert held == base | {"w0", "w3", "w5"}
+    trained = {data.classes["writer"][w] for w in data.labels["writer"][split_rows(data, "train")].tolist()}
+    assert not trained & {"w0", "w3", "w5"}
+    assert "w0" not in make_splits(data, 0.0, 0.1, hold=["kind:pen"], keep=("w0",))["unseen_writers"]
+    with pytest.raises(GlyphError, match=r"no face of kind 'hei'.*kinds: brush, pen, song"):
+        make_splits(data, 0.0, 0.1, hold=["kind:hei"])
+    with pytest.raises(GlyphError, match="--hold-out w9: no writer of that name"):
+        make_splits(data, 0.0, 0.1, hold=["w9"])
+
+
 def test_to_float_ranges():
     x = torch.tensor([0, 255], dtype=torch.uint8)
     assert to_float(x).tolist() == [0.0, 1.0] and to_float(x, -1, 1).tolist() == [-1.0, 1.0]

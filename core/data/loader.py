@@ -11,12 +11,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from ..dataset import GlyphData
-from ..errors import GlyphError
+from ..errors import GlyphError, did_you_mean
 
 
 def to_float(images: torch.Tensor, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
@@ -139,16 +140,45 @@ def _unit(name: str, seed: int) -> float:
     return int.from_bytes(h, "big") / 2**64
 
 
+def held_writers(data: GlyphData, hold: Sequence[str]) -> set[str]:
+    """The writers ``hold`` names: writer names, or ``kind:KIND`` for every rendered face of that kind of script
+    (``kind:pen``, ``kind:brush``: corpus.toml's kinds, recorded in ``meta["fonts"]``).
+
+    :raises GlyphError: a name that is no writer of the dataset, a kind no face has.
+    """
+    writers = set(data.classes.get("writer", []))
+    kinds: dict[str, set[str]] = {}
+    for f in data.meta.get("fonts", []):
+        if isinstance(f, dict) and f.get("kind"):
+            kinds.setdefault(f["kind"], set()).add(f.get("label", ""))
+    held: set[str] = set()
+    for item in (h.strip() for h in hold if h.strip()):
+        if item.startswith("kind:"):
+            kind = item[5:]
+            if kind not in kinds:
+                raise GlyphError(f"--hold-out {item}: no face of kind '{kind}' in this dataset (kinds: "
+                                 f"{', '.join(sorted(kinds)) or 'none recorded'})")
+            held |= kinds[kind] & writers
+        elif item in writers:
+            held.add(item)
+        else:
+            raise GlyphError(f"--hold-out {item}: no writer of that name in this dataset"
+                             f"{did_you_mean(item, writers)}; name writers or kind:KIND")
+    return held
+
+
 def make_splits(data: GlyphData, unseen_writers: float = 0.1, unseen_chars: float = 0.1, seed: int = 0,
-                keep: tuple[str, ...] = ()) -> dict[str, list[str]]:
+                keep: tuple[str, ...] = (), hold: Sequence[str] = ()) -> dict[str, list[str]]:
     """Deterministic unseen writers and characters (by hashing names, so adding data does not reshuffle).
 
-    ``keep`` lists writers never held out (e.g. the template). The result is stored in ``data.meta["splits"]``.
+    ``keep`` lists writers never held out (e.g. the template); ``hold`` writers always held out besides the share
+    (names or ``kind:KIND``, see :func:`held_writers`). The result is stored in ``data.meta["splits"]``.
     """
+    held = held_writers(data, hold) - set(keep)
     writers = [w for w in data.classes.get("writer", []) if w not in keep]
     chars = data.classes.get("char", [])
     splits = {
-        "unseen_writers": sorted(w for w in writers if _unit("w:" + w, seed) < unseen_writers),
+        "unseen_writers": sorted(w for w in writers if _unit("w:" + w, seed) < unseen_writers or w in held),
         "unseen_chars": sorted(c for c in chars if _unit("c:" + c, seed) < unseen_chars),
         "seed": [str(seed)],
     }

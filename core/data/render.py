@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -251,7 +251,8 @@ class RenderedSet:
 def render_and_save(out: str | Path, fonts: str | list[str] = "corpus", charset: str = "gb2312-1", size: int = 64,
                     margin: float = 0.06, fit: Fit = "box", layout: str | None = None, unseen_chars: float = 0.1,
                     unseen_writers: float = 0.0, split_seed: int = 0, workers: int | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> RenderedSet:
+                    progress: Callable[[int, int], None] | None = None, hold_out: Sequence[str] = ()
+                    ) -> RenderedSet:
     """Render a charset with fonts into a dataset at ``out`` (one writer per face): ``glyph data render``.
 
     :param out: a new ``.safetensors(.gz)`` file or a new or empty folder (``layout``, default ``writers``).
@@ -261,7 +262,9 @@ def render_and_save(out: str | Path, fonts: str | list[str] = "corpus", charset:
     :param unseen_writers: share of faces held out as unseen; never corpus.toml's ``standard_content`` face,
         since few-shot evaluation needs the templates of the held-out writers' characters.
     :param progress: called as ``progress(done, total)`` with glyph counts while drawing.
-    :raises GlyphError: on a bad ``out``, size, margin, font or charset, all checked before drawing.
+    :param hold_out: faces always held out as unseen writers besides the share: corpus ids, or ``kind:KIND``
+        (``kind:pen``, ``kind:brush``: every face of that kind of script).
+    :raises GlyphError: on a bad ``out``, size, margin, font, charset or hold-out name, all checked before drawing.
     """
     from .charsets import load_charset
     from .fonts import parse_font_specs, standard_content_face
@@ -272,9 +275,15 @@ def render_and_save(out: str | Path, fonts: str | list[str] = "corpus", charset:
     spec = make_spec(size, margin, fit)
     faces = parse_font_specs(fonts)
     cs = load_charset(charset)
+    labels, kinds = {f.label for f in faces}, {f.kind for f in faces if f.kind}
+    for item in (h.strip() for h in hold_out if h.strip()):  # before drawing: a typo must not cost the render
+        if (item[5:] not in kinds) if item.startswith("kind:") else (item not in labels):
+            raise GlyphError(f"--hold-out {item}: none of the faces to render is "
+                             f"{'of that kind' if item.startswith('kind:') else 'named so'}; give corpus ids of "
+                             f"them or kind:KIND (kinds here: {', '.join(sorted(kinds)) or 'none'})")
     t = time.perf_counter()
     data, results = render_dataset(faces, cs, spec, workers, progress)
     seconds = time.perf_counter() - t
     make_splits(data, unseen_writers=unseen_writers, unseen_chars=unseen_chars, seed=split_seed,
-                keep=(standard_content_face().id,))
+                keep=(standard_content_face().id,), hold=hold_out)
     return RenderedSet(data, results, seconds, save_dataset(data, out, layout))

@@ -12,8 +12,9 @@ done once, in the weights, rather than for every pixel of every glyph:
 * what is left per pixel is two fused multiply-adds and one interpolation by the mask (``addcmul``, ``lerp``)
   instead of eight passes over the feature map.
 
-Measured on the 2-core AMD EPYC (fp32, 8 templates a pass): 104 -> 116 characters/s for the generator alone
-(docs/benchmarks.md); the outputs match the unfolded generator's to about 1e-5.
+Measured on the 2-core AMD EPYC of the development machine (fp32, 16 templates a pass): 85-93 characters/s for the
+generator unfolded, 118-127 folded; 212-230 folded in bf16 (docs/benchmarks.md). The outputs match the unfolded
+generator's to about 1e-5 in fp32.
 """
 
 from __future__ import annotations
