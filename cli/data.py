@@ -15,7 +15,8 @@ from rich.table import Table
 from .console import STATE, TaskBars, err, info, out, warn
 from .options import COUNT, SHARE, SIZE, bounded
 
-app = typer.Typer(help="Datasets: fonts, render, synth, pack, merge, show, refs, sheet, damage.", no_args_is_help=True,
+app = typer.Typer(help="Datasets: fonts, render, synth, pack, merge, show, refs, sheet, geometry, damage.",
+                  no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 
@@ -273,6 +274,31 @@ def sheet(
     result = slice_sheet(pixels, kind, text, grid=shape, size=size, ink=ink.value, source=photo.name)
     _report_skipped(result.skipped)
     info(f"wrote {write_refset(result, out_path)} references to {out_path}")
+
+
+@app.command("geometry")
+def geometry(
+    folder: Path = typer.Argument(..., help="one writer's photos or scans, each named after its character"),
+    json_out: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Measure a hand's habits (slant, aspect, rotation, size, position) from samples named after their character."""
+    from glyph.geometry import measure_folder
+
+    fit, skipped = measure_folder(folder)
+    _report_skipped(skipped)
+    if json_out:
+        out.print_json(json.dumps(fit.as_dict()))
+        return
+    info(f"measured on {fit.samples} samples: {fit.describe()}")
+    table = Table("habit", "value", "meaning")
+    table.add_row("slant", f"{fit.slant:+.1f}°", "vertical strokes lean right (+) or left (-)")
+    table.add_row("aspect", f"{fit.aspect:.3f}", "width over height against the template font's")
+    table.add_row("rotation", f"{fit.rotation:+.1f}°", "the whole glyph turned clockwise (+)")
+    table.add_row("scale", f"{fit.scale:.3f}", "size in the box")
+    table.add_row("shift", f"{fit.shift_x:+.3f}, {fit.shift_y:+.3f}", "position in the box (right, down; box halves)")
+    table.add_row("explained", f"{1 - fit.residual / max(fit.residual_identity, 1e-9):.0%}",
+                  "of the difference from the template the habits account for")
+    out.print(table)
 
 
 @app.command("damage")

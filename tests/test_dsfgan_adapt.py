@@ -286,3 +286,86 @@ def test_faces_of_an_unseen_faces_design_never_train():
     model.build()
     trained = set(writer[model.train_rows(data)].tolist())
     assert trained == {names.index("ukai-cn"), names.index("kai-b")}
+
+
+def test_the_adaptation_budget_grows_with_the_number_of_samples():
+    from glyph.plugins.dsfgan.adapt import budget
+
+    assert budget(1) == budget(8) == (150, 60.0)
+    assert budget(64) == (300, 120.0) and budget(300) == (750, 300.0) and budget(5000) == (750, 300.0)
+    counts = [8, 16, 32, 64, 128, 300]
+    seconds = [budget(n)[1] for n in counts]
+    assert seconds == sorted(seconds) and len(set(seconds)) == len(seconds)
+
+
+def _leaning_writer(folder, chars: str, slant: float) -> None:
+    """A writer whose references are the template glyphs leaning by ``slant`` degrees, named after their character."""
+    import numpy as np
+    from PIL import Image
+
+    from glyph.data.templates import template_glyphs
+    from glyph.geometry import Geometry, warp
+
+    folder.mkdir()
+    found = template_glyphs(list(chars)).glyphs
+    t = torch.from_numpy(np.stack([found[c] for c in chars])).unsqueeze(1)
+    g = Geometry.identity(len(chars))
+    g.slant = torch.full((len(chars),), slant)
+    for c, img in zip(chars, warp(t, g, paper=0.0), strict=True):
+        Image.fromarray(255 - img[0].numpy()).resize((160, 160)).save(folder / f"{c}.png")
+
+
+def test_geometry_makes_the_glyphs_lean_as_the_references_do_and_a_saved_writer_keeps_it(capsys, tmp_path):
+    """--geometry on references leaning 12 degrees: the measured slant is reported, the written glyphs (of other
+    characters) lean about as much where without it they stand upright; --adapt --save-writer keeps the habit, and
+    --writer writes with it. Fewer than four named references: a note, written upright."""
+    from glyph.geometry import measure
+
+    refs = tmp_path / "leaning"
+    _leaning_writer(refs, "书写字学心我的风", 12.0)
+    text = "永和九年岁在癸丑"
+    out = {}
+    for name, extra in (("plain", []), ("geo", ["--geometry"])):
+        code, err = glyph_cli(capsys, "run", "dsfgan", "--refs", str(refs), "--text", text, "--out",
+                              str(tmp_path / name), *extra)
+        assert code == 0, err
+        out[name] = torch.stack([torch.from_numpy(1 - read_image(tmp_path / name / f"{c}.png")[0]) for c in text])
+    assert "measured the hand on 8 references: leans 1" in err
+    upright = _template_stack(text)
+    lean_plain = measure(upright, out["plain"].unsqueeze(1)).slant
+    lean_geo = measure(upright, out["geo"].unsqueeze(1)).slant
+    assert abs(lean_plain) < 4 and 8 < lean_geo < 16, (lean_plain, lean_geo)
+
+    few = tmp_path / "few"
+    few.mkdir()
+    for c in "书写字":
+        shutil.copy(refs / f"{c}.png", few / f"{c}.png")
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--refs", str(few), "--text", "永", "--geometry", "--out",
+                          str(tmp_path / "few-out"))
+    assert code == 0 and "--geometry needs at least 4 references named after their character" in err
+
+
+@pytest.mark.slow
+def test_a_saved_writer_keeps_its_measured_geometry(capsys, tiny_run, tmp_path):
+    refs, saved = tmp_path / "leaning", tmp_path / "hand"
+    _leaning_writer(refs, "书写字学心我的风", 12.0)
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--refs", str(refs), "--text", "永",
+                          "--geometry", "--adapt", "--save-writer", str(saved), "--out", str(tmp_path / "a"))
+    assert code == 0, err
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--writer", str(saved), "--text", "永",
+                          "--out", str(tmp_path / "b"))
+    assert code == 0 and "leans 1" in err, err
+    a, b = (read_image(tmp_path / f / "永.png")[0] for f in ("a", "b"))
+    assert abs(a - b).max() < 0.05
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--writer", str(saved), "--geometry",
+                          "--text", "永", "--out", str(tmp_path / "c"))
+    assert code == 1 and "--writer already holds an adapted hand" in err
+
+
+def _template_stack(text: str) -> torch.Tensor:
+    import numpy as np
+
+    from glyph.data.templates import template_glyphs
+
+    found = template_glyphs(list(text)).glyphs
+    return torch.from_numpy(np.stack([found[c] for c in text])).unsqueeze(1)

@@ -36,6 +36,8 @@ from ..errors import GlyphError, did_you_mean
 from ..imageio import ImageReadError, list_images, read_image, write_image
 from ..paths import check_output_dir, inside, safe_name
 
+MARGIN = 0.08  # paper on each side of a normalised reference, as a fraction of its box
+
 __all__ = [
     "NAMING_HINT",
     "BlankImageError",
@@ -580,10 +582,11 @@ def _check_output(size: int, margin: float) -> None:
     if not isinstance(size, int) or size < 8:
         raise GlyphError(f"glyph size must be an integer of at least 8 pixels, got {size!r}")
     if not 0.0 <= margin < 0.5:
-        raise GlyphError(f"margin is a fraction of the glyph box in [0, 0.5), got {margin!r}; 0.08 is a good default")
+        raise GlyphError(f"margin is a fraction of the glyph box in [0, 0.5), got {margin!r}; {MARGIN} is a good "
+                         f"default")
 
 
-def normalize_glyph(pixels: np.ndarray, kind: str, size: int = 64, margin: float = 0.08,
+def normalize_glyph(pixels: np.ndarray, kind: str, size: int = 64, margin: float = MARGIN,
                     ink: str = "auto") -> np.ndarray:
     """Turn one photo or scan of a handwritten character into a clean glyph.
 
@@ -637,7 +640,7 @@ def load_references(folder: str | Path, size: int = 64, ink: str = "auto", allow
     :raises GlyphError: when the folder is missing, is a file, or holds no usable image.
     """
     _check_ink(ink)
-    _check_output(size, 0.08)
+    _check_output(size, MARGIN)
     root = Path(folder)
     if not root.exists():
         raise GlyphError(f"reference folder {root} does not exist; make a folder with one photo or scan per "
@@ -848,7 +851,7 @@ def parse_grid(spec: str) -> tuple[int, int]:
 
 
 def slice_sheet(pixels: np.ndarray, kind: str, text: str, grid: tuple[int, int] | None = None, size: int = 64,
-                ink: str = "auto", margin: float = 0.08, source: str = "sheet") -> RefSet:
+                ink: str = "auto", margin: float = MARGIN, source: str = "sheet") -> RefSet:
     """Cut one photo of a grid of handwritten characters into normalised glyphs.
 
     :param pixels: the sheet as :func:`glyph.imageio.read_image` returns it.

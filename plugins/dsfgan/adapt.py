@@ -33,19 +33,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
+from glyph import GlyphError
 from glyph.losses import sobel_magnitude
 from glyph.threads import ThreadTuner
 
-from .model import Generator
+from .model import Generator, to_input
+
+if TYPE_CHECKING:
+    from glyph import RunContext
+    from glyph.geometry import GeometryFit
 
 # Defaults live here, once: the CLI and the evaluation read them.
-STEPS = 150  # at most this many steps
-SECONDS = 60.0  # and at most this long (the issue's budget for 8 references on a 2-core CPU)
+STEPS = 150  # at most this many steps for up to 8 references
+SECONDS = 60.0  # and at most this long (the budget for 8 references on a 2-core CPU)
+# More samples get more time: (references, seconds) points, interpolated on a log scale of the count; the step
+# bound grows with the seconds. 8 -> 1 min, 64 -> 2 min, 300 -> 5 min.
+BUDGET = ((8, SECONDS), (64, 120.0), (300, 300.0))
+MAX_HELD = 32  # references held back at most (each check writes them all)
 LR = 5e-4
 PULL = 0.01  # per-step pull of moved weights back towards the base: bounds the drift at about LR / PULL
 EVAL_EVERY = 10
@@ -60,8 +69,6 @@ BANK_VIEWS = 8  # augmentations of each training pair prepared once (the first: 
 BANK = 256  # at most this many prepared (pair, view) rows: with more references, fewer views each
 STORE = torch.float16  # the bank's structure maps (half the memory; activations of moderate range)
 W_EDGE = 2.0  # outline loss weight relative to pixel L1 (the training recipe's 20 : 10)
-REF_MARGIN = 0.08  # glyph.data.refs.normalize_glyph's default margin (photos, sheets)
-TEMPLATE_MARGIN = 0.06  # glyph.data.render.RenderSpec's (templates and training glyphs)
 INK_FLOOR = 8  # uint8 value above which a pixel counts as ink for the calibration
 FULL_INK = 250  # a reference whose stroke cores reach this is left as it is
 
@@ -75,6 +82,27 @@ class AdaptedWriter:
     detail: torch.Tensor  # [1, dim]
     report: dict[str, float] = field(default_factory=dict)
     chars: str = ""  # the references' characters, in order
+    geometry: GeometryFit | None = None  # the hand's measured habits, given to every template it writes
+
+
+def budget(references: int) -> tuple[int, float]:
+    """The adaptation's (steps, seconds) for this many training references: ``BUDGET`` interpolated on a log
+    scale of the count (8 or fewer: ``STEPS`` in ``SECONDS``; beyond the last point: its budget)."""
+    import itertools
+    import math
+
+    points = BUDGET
+    if references <= points[0][0]:
+        seconds = points[0][1]
+    elif references >= points[-1][0]:
+        seconds = points[-1][1]
+    else:
+        for (n0, s0), (n1, s1) in itertools.pairwise(points):
+            if n0 <= references <= n1:
+                share = (math.log(references) - math.log(n0)) / (math.log(n1) - math.log(n0))
+                seconds = s0 + share * (s1 - s0)
+                break
+    return round(STEPS * seconds / SECONDS), seconds
 
 
 def calibrate_ink(refs: torch.Tensor) -> torch.Tensor:
@@ -98,18 +126,6 @@ def calibrate_ink(refs: torch.Tensor) -> torch.Tensor:
         if core < FULL_INK:
             out[i] = (img.float() * (255.0 / core)).round().clamp(0, 255).to(torch.uint8)
     return out
-
-
-def reframe(refs: torch.Tensor) -> torch.Tensor:
-    """Photographed references (normalised with ``REF_MARGIN``) scaled about the centre into the templates' frame.
-
-    :param refs: uint8 ``[K, 1, H, W]``; returns the same, the glyphs about 5 % larger.
-    """
-    scale = (1 - 2 * REF_MARGIN) / (1 - 2 * TEMPLATE_MARGIN)  # < 1: sample a smaller window = enlarge
-    theta = torch.tensor([[scale, 0.0, 0.0], [0.0, scale, 0.0]]).expand(refs.shape[0], 2, 3)
-    grid = F.affine_grid(theta, list(refs.shape), align_corners=False)
-    out = F.grid_sample(refs.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
 
 
 def other_templates(exclude: str = "", n: int = 32) -> torch.Tensor:
@@ -214,7 +230,7 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
 
     gen = torch.Generator().manual_seed(seed)
     k = refs.shape[0]
-    n_hold = int(k * HOLD_SHARE) if k >= 3 else 0  # 8 refs: 2 held back; 4: 1; 1-2: none (fixed schedule)
+    n_hold = min(int(k * HOLD_SHARE), MAX_HELD) if k >= 3 else 0  # 8 refs: 2 held back; 4: 1; 1-2: none
     order = torch.randperm(k, generator=gen)
     hold, fit = order[:n_hold], order[n_hold:]
     if not n_hold:
@@ -263,8 +279,14 @@ def adapt_generator(g: Generator, refs: torch.Tensor, templates: torch.Tensor, *
         best_step, done, waited = 0, 0, 0
         # Fewer threads while another program keeps a core busy (glyph.threads).
         tune = ThreadTuner(active=dev.type == "cpu").__enter__()
+        queue = torch.zeros(0, dtype=torch.long)
         for step in range(1, steps + 1):
-            pick = torch.arange(len(fit)) if len(fit) <= BATCH else torch.randperm(len(fit), generator=gen)[:BATCH]
+            if len(fit) <= BATCH:
+                pick = torch.arange(len(fit))
+            else:  # every pair once before any twice: all of many references are learned from evenly
+                if len(queue) < BATCH:
+                    queue = torch.cat([queue, torch.randperm(len(fit), generator=gen)])
+                pick, queue = queue[:BATCH], queue[BATCH:]
             rows = bank.rows(pick, gen)
             with autocast():
                 fake = write([m[rows] for m in bank.structure])
@@ -324,8 +346,6 @@ def load_adapted(g: Generator, writer: AdaptedWriter) -> dict[str, torch.Tensor]
     params = dict(g.decoder.named_parameters())
     unknown = [n for n in writer.decoder if n not in params or params[n].shape != writer.decoder[n].shape]
     if unknown:
-        from glyph import GlyphError
-
         raise GlyphError(f"the saved writer does not fit this generator ({len(unknown)} tensors differ); adapt again "
                          f"with these weights")
     replaced = {}
@@ -366,8 +386,10 @@ def save_writer(writer: AdaptedWriter, folder: Path, base: str) -> Path:
     state = {f"decoder.{n}": v.detach().half() for n, v in writer.decoder.items()}
     state["style.glob"], state["style.detail"] = writer.glob.detach().float(), writer.detail.detach().float()
     path = Path(folder) / WRITER_FILE
-    save_weights(path, state, {"method": "dsfgan", "base": base, "chars": writer.chars,
-                               "report": json.dumps(writer.report)})
+    meta = {"method": "dsfgan", "base": base, "chars": writer.chars, "report": json.dumps(writer.report)}
+    if writer.geometry is not None:
+        meta["geometry"] = json.dumps(writer.geometry.as_dict())
+    save_weights(path, state, meta)
     return path
 
 
@@ -377,7 +399,6 @@ def load_writer(folder: Path, base: str) -> AdaptedWriter:
 
     from safetensors import safe_open
 
-    from glyph import GlyphError
     from glyph.checkpoint import load_weights
 
     path = Path(folder) / WRITER_FILE
@@ -393,5 +414,113 @@ def load_writer(folder: Path, base: str) -> AdaptedWriter:
         raise GlyphError(f"the writer in {folder} was adapted from other dsfgan weights; adapt again with these "
                          f"(--refs FOLDER --adapt --save-writer {folder})")
     decoder = {n.removeprefix("decoder."): v.float() for n, v in state.items() if n.startswith("decoder.")}
+    geometry = None
+    if "geometry" in meta:
+        from glyph.geometry import GeometryFit
+
+        try:
+            geometry = GeometryFit(**json.loads(meta["geometry"]))
+        except (ValueError, TypeError):
+            raise GlyphError(f"{path} holds a damaged geometry record; adapt again (--refs FOLDER --adapt "
+                             f"--geometry --save-writer {folder})") from None
     return AdaptedWriter(decoder, state["style.glob"].float(), state["style.detail"].float(),
-                         json.loads(meta.get("report", "{}")), meta.get("chars", ""))
+                         json.loads(meta.get("report", "{}")), meta.get("chars", ""), geometry)
+
+
+class Adapting:
+    """The adaptation half of :class:`~glyph.plugins.dsfgan.method.DSFGAN` (a mixin over its networks): adapt to a
+    writer, write with an adapted or saved one, go back to the base weights."""
+
+    nets: dict[str, torch.nn.Module]
+    precision: str
+    _writer: AdaptedWriter | None
+    _replaced: dict[str, torch.Tensor]
+
+    def adapt(self, refs: torch.Tensor, ref_templates: torch.Tensor, *, steps: int | None = None,
+              seconds: float | None = None, seed: int = 0, precision: str = "auto",
+              progress: Callable[[int, int], None] | None = None, chars: str = "",
+              geometry: GeometryFit | None = None) -> dict[str, float]:
+        """Fine-tune the generator to one writer on (template, reference) pairs; :meth:`stylize` then draws
+        in that writer's hand until :meth:`reset_adaptation`. See ``adapt.py`` for what keeps it safe.
+
+        :param refs: uint8 ``[K, 1, 64, 64]`` (255 = ink), the writer's references.
+        :param ref_templates: uint8 ``[K, 1, 64, 64]``, the template glyph of each reference's character.
+        :param steps: at most this many steps; ``seconds`` bounds the wall time (defaults: :func:`budget` for the
+            number of references: 150 steps in 60 s for 8, more for more).
+        :param precision: ``auto`` (bf16 where native, else fp32), ``fp32``, ``bf16`` or ``fp16`` (CUDA).
+        :param chars: the references' characters (kept with a saved writer, for the record).
+        :param geometry: the writer's measured habits: the templates (of the references and of the characters
+            whose structure is kept) are given them first, so the decoder learns the hand beyond its geometry,
+            and the adapted writer keeps them.
+        :returns: what happened: steps, seconds, held-back loss before and after, references used.
+        """
+        if refs.shape != ref_templates.shape or refs.shape[0] == 0:
+            raise GlyphError(f"adapt needs one template per reference; got {tuple(refs.shape)} references and "
+                             f"{tuple(ref_templates.shape)} templates")
+        from glyph.device import resolve_precision
+
+        self.reset_adaptation()
+        dev = self._device()
+        calibrated = calibrate_ink(refs)
+        others = other_templates(chars) if W_STRUCT > 0 else None
+        if geometry is not None:
+            from glyph.geometry import warp
+
+            ref_templates = warp(ref_templates, geometry.geometry(len(ref_templates)), paper=0.0)
+            if others is not None:
+                others = warp(others, geometry.geometry(len(others)), paper=0.0)
+        planned_steps, planned_seconds = budget(len(refs))
+        writer = adapt_generator(self.nets["G"], to_input(calibrated).to(dev), to_input(ref_templates).to(dev),
+                                 steps=steps or planned_steps, seconds=planned_seconds if seconds is None else seconds,
+                                 seed=seed, precision=resolve_precision(precision, dev),
+                                 others=None if others is None else to_input(others).to(dev), progress=progress)
+        writer.chars, writer.geometry = chars, geometry
+        self.use_writer(writer)
+        return dict(writer.report)
+
+    def use_writer(self, writer: Any) -> None:
+        """Draw with an adapted writer (from :meth:`adapt` or :func:`load_writer`) until reset."""
+        self.reset_adaptation()
+        self._replaced = load_adapted(self.nets["G"], writer)
+        self._writer = writer
+
+    def reset_adaptation(self) -> None:
+        """Back to the base weights (a no-op when nothing is adapted)."""
+        if getattr(self, "_replaced", None):
+            restore(self.nets["G"], self._replaced)
+        self._replaced, self._writer = {}, None
+
+    def _adapt_to(self, ctx: RunContext, images: torch.Tensor, chars: list[str], keep: Path | None,
+                  geometry: GeometryFit | None = None) -> None:
+        """``run --adapt``: fine-tune on the named references (and save the writer in ``keep`` when given)."""
+        import numpy as np
+
+        from glyph.data.templates import template_glyphs
+        from glyph.geometry import to_template_frame
+
+        found = template_glyphs([c for c in chars if c]).glyphs
+        pairs = [i for i, c in enumerate(chars) if c in found]
+        if not pairs:
+            ctx.note("--adapt needs references named after their character (永.jpg, U+6C38.png, or cut by glyph "
+                     "data sheet); none is, so the hand is read from the references without adapting")
+            if keep is not None:
+                ctx.skip(str(keep), "nothing was adapted, so no writer was saved")
+            return
+        if len(pairs) < len(chars):
+            ctx.note(f"--adapt learns from the {len(pairs)} references named after a character; the other "
+                     f"{len(chars) - len(pairs)} still shape the style")
+        # References are normalised with a wider margin than templates and training glyphs: same frame first.
+        refs = to_template_frame(images[pairs])
+        templates = torch.from_numpy(np.stack([found[chars[i]] for i in pairs])).unsqueeze(1)
+        report = self.adapt(refs, templates, seed=ctx.seed or 0, chars="".join(chars[i] for i in pairs),
+                            precision=self.precision, geometry=geometry,
+                            progress=lambda done, total: ctx.advance("adapting to the writer", done, total))
+        ctx.note(f"adapted to the writer in {report['seconds']:.0f} s ({report['steps']:.0f} steps on "
+                 f"{report['train_refs']:.0f} references, {report['held_refs']:.0f} held back to decide when to "
+                 f"stop)")
+        ctx.report.numbers["adapt_seconds"] = round(report["seconds"], 1)
+        if keep is not None:
+            path = save_writer(self._writer, Path(keep), base_id(self.nets["G"]))
+            ctx.report.written.append(path)
+            ctx.note(f"writer saved: write more in this hand with glyph run dsfgan --writer {keep} --text ...")
+

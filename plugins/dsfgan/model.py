@@ -28,6 +28,11 @@ def _conv_bn(cin: int, cout: int, k: int, s: int, p: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, k, s, p, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.1, True))
 
 
+
+def to_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 glyphs (255 = ink) -> the networks' [-1, 1] with ink = +1."""
+    return images.float().div(127.5).sub(1.0)
+
 class SelfAttention(nn.Module):
     """SAGAN self-attention over positions with a zero-initialised residual gate."""
 
