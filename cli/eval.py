@@ -117,6 +117,11 @@ def fewshot(
     pictures: Path = typer.Option(None, help="folder for one sheet per split and count: references | generated | "
                                   "ground truth, a writer per three rows (adapted: a second sheet, '-adapt')"),
     judge: Path = typer.Option(None, help="judge folder (default: the judge shipped with glyph)"),
+    geometry: bool = typer.Option(False, help="also measure the method after the geometry stage: each writer's "
+                                  "slant, aspect and rotation measured on its references and given to the templates "
+                                  "(rows '+geometry')"),
+    habits: bool = typer.Option(False, help="give every writer random handwriting habits first (lean, aspect, turn, "
+                                "size, proportions; references and true glyphs alike): hands that lean and stretch"),
 ) -> None:
     """Few-shot imitation on held-out characters: a method beside the template-copy and nearest-reference baselines."""
     from glyph.eval.fewshot import run_fewshot
@@ -126,7 +131,8 @@ def fewshot(
         result = run_fewshot(data, method=method, weights=weights, refs=counts, splits=splits, per_writer=per_writer,
                              metrics=metrics, baselines=baselines, adapt=adapt, adapt_seconds=adapt_seconds,
                              adapt_steps=adapt_steps, template=template, pictures=pictures, judge=judge,
-                             device=console.STATE.device, seed=console.STATE.seed, progress=bars)
+                             device=console.STATE.device, seed=console.STATE.seed, progress=bars,
+                             geometry=geometry, habits=habits)
     _print_result(result, json_out)
 
 

@@ -315,10 +315,11 @@ def _leaning_writer(folder, chars: str, slant: float) -> None:
         Image.fromarray(255 - img[0].numpy()).resize((160, 160)).save(folder / f"{c}.png")
 
 
-def test_geometry_makes_the_glyphs_lean_as_the_references_do_and_a_saved_writer_keeps_it(capsys, tmp_path):
+@pytest.mark.slow  # three runs of the shipped model and two geometry fits: 30-80 s
+def test_geometry_makes_the_glyphs_lean_as_the_references_do(capsys, tmp_path):
     """--geometry on references leaning 12 degrees: the measured slant is reported, the written glyphs (of other
-    characters) lean about as much where without it they stand upright; --adapt --save-writer keeps the habit, and
-    --writer writes with it. Fewer than four named references: a note, written upright."""
+    characters) lean about as much where without it they stand upright. Fewer than four named references: a note,
+    written upright."""
     from glyph.geometry import measure
 
     refs = tmp_path / "leaning"
@@ -343,6 +344,18 @@ def test_geometry_makes_the_glyphs_lean_as_the_references_do_and_a_saved_writer_
     code, err = glyph_cli(capsys, "run", "dsfgan", "--refs", str(few), "--text", "永", "--geometry", "--out",
                           str(tmp_path / "few-out"))
     assert code == 0 and "--geometry needs at least 4 references named after their character" in err
+
+
+def test_stylize_gives_the_templates_the_habits_before_writing(tiny_model):
+    from glyph.geometry import GeometryFit, warp
+
+    templates = torch.zeros(3, 1, 64, 64, dtype=torch.uint8)
+    templates[:, :, 10:54, 30:34] = 255
+    fit = GeometryFit(12.0, 1.1, 2.0, 1.0, 0.0, 0.0, 1.0, 2.0, 8)
+    ref = templates[:2]
+    a = tiny_model.stylize(ref, templates, geometry=fit)
+    b = tiny_model.stylize(ref, warp(templates, fit.geometry(3), paper=0.0))
+    assert torch.equal(a, b) and not torch.equal(a, tiny_model.stylize(ref, templates))
 
 
 @pytest.mark.slow

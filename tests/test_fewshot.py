@@ -183,3 +183,32 @@ def test_fewshot_defaults_name_eight_references_and_writer_id(monkeypatch, capsy
         main(["eval", "fewshot", "--help"])
     text = capsys.readouterr().out
     assert exit_.value.code == 0 and "1,4,8,16" in text and "writer_id" in text and "--adapt" in text
+
+
+@pytest.mark.slow  # about 30 s of geometry fits (a minute or two on a shared CPU)
+def test_writers_given_habits_and_the_geometry_stage_rows(monkeypatch, capsys, tmp_path, tiny_judge):
+    """--habits gives each writer one random geometry (references and true glyphs alike); --geometry adds a row
+    whose templates were given the habits measured on the references first. A method that copies its templates
+    then leans with the writer: its slant error falls well below the upright row's."""
+    code, stdout, err = _fewshot(monkeypatch, capsys, tmp_path, Plain(), "--refs", "6", "--splits", "SFUC",
+                                 "--per-writer", "6", "--metrics", "l1", "--no-baselines", "--habits", "--geometry",
+                                 "--judge", str(tiny_judge), "--json", str(tmp_path / "fs.json"))
+    assert code == 0, err
+    record = json.loads((tmp_path / "fs.json").read_text())
+    upright, shaped = record["rows"]
+    assert (upright["system"], shaped["system"]) == ("fakeimitate", "fakeimitate +geometry")
+    assert record["protocol"]["habits"] and record["protocol"]["geometry"]
+    assert "slant err" in stdout and "aspect err" in stdout
+    assert upright["slant_err"] > 3 and shaped["slant_err"] < upright["slant_err"] / 2, (upright, shaped)
+    assert shaped["l1"] < upright["l1"]
+    assert set(shaped["adaptation"]) == {"slant", "aspect", "rotation"}  # the habits measured, averaged
+
+
+def test_habits_are_the_same_for_a_seed_and_change_references_and_truth_alike(emb):
+    from glyph.eval.fewshot import give_habits, truth_of
+
+    eps = episodes(emb, "SFUC", 4, TEMPLATE, per_writer=4)
+    a, b = give_habits(emb, eps, seed=1), give_habits(emb, eps, seed=1)
+    assert all(torch.equal(x.refs, y.refs) and torch.equal(x.truth, y.truth) for x, y in zip(a, b, strict=True))
+    assert not torch.equal(a[0].refs, eps[0].refs) and torch.equal(a[0].templates, eps[0].templates)
+    assert torch.equal(truth_of(emb, eps[0]), emb.images[eps[0].targets])

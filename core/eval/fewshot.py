@@ -31,6 +31,8 @@ from .protocols import ProtocolResult
 
 BASELINES = ("template copy", "nearest reference")
 METHOD, ADAPTED = "method", "method +adapt"
+SHAPED, ADAPTED_SHAPED = "method +geometry", "method +adapt +geometry"
+HABIT_GLYPHS = 16  # glyphs per writer whose geometry is fitted to score an output's slant and aspect
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Episode:
     targets: torch.Tensor  # rows
     templates: torch.Tensor  # uint8 [N, 1, H, W]
     ref_templates: torch.Tensor  # uint8 [K, 1, H, W]: the template writer's glyph of each reference's character
+    truth: torch.Tensor | None = None  # uint8 [N, 1, H, W] when the targets were changed (given habits)
 
 
 def episodes(data: GlyphData, split: str, k: int, template: str, per_writer: int = 100,
@@ -88,6 +91,52 @@ def episodes(data: GlyphData, split: str, k: int, template: str, per_writer: int
     return out
 
 
+def give_habits(data: GlyphData, eps: list[Episode], seed: int = 0) -> list[Episode]:
+    """The same writers given handwriting's geometric habits: each writer one random geometry
+    (:func:`glyph.geometry.random_geometries`: slant, aspect, rotation, size, position, smooth proportions), applied
+    alike to its references and its true glyphs, so an upright face becomes a hand that leans and stretches."""
+    from ..geometry import random_geometries, warp
+
+    g = torch.Generator().manual_seed(seed + 7919)
+    out = []
+    for e in eps:
+        habit = random_geometries(1, g)
+        truth = data.images[e.targets].cpu()
+        out.append(Episode(e.writer, warp(e.refs, habit.repeat_interleave(len(e.refs)), paper=0.0), e.targets,
+                           e.templates, e.ref_templates, warp(truth, habit.repeat_interleave(len(truth)), paper=0.0)))
+    return out
+
+
+def truth_of(data: GlyphData, e: Episode) -> torch.Tensor:
+    """The writer's true glyphs of the episode's targets (uint8)."""
+    return e.truth if e.truth is not None else data.images[e.targets].cpu()
+
+
+def shaped(e: Episode) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """The geometry stage for one writer: its habits measured on the references against their templates
+    (:func:`glyph.geometry.measure`, clamped to handwriting's range) and given to every template; with fewer than
+    ``MIN_SAMPLES`` references, the templates as they are. Returns the templates, the references' templates and
+    the measured habits."""
+    from ..geometry import MIN_SAMPLES, measure, warp
+
+    if len(e.refs) < MIN_SAMPLES:
+        return e.templates, e.ref_templates, {}
+    fit = measure(e.ref_templates, e.refs).within()
+    return (warp(e.templates, fit.geometry(len(e.templates)), paper=0.0),
+            warp(e.ref_templates, fit.geometry(len(e.ref_templates)), paper=0.0),
+            {"slant": fit.slant, "aspect": fit.aspect, "rotation": fit.rotation})
+
+
+def habit_errors(templates: torch.Tensor, generated: torch.Tensor, truth: torch.Tensor) -> tuple[float, float]:
+    """How far an output's geometry is from the writer's: the slant (degrees) and aspect (relative) fitted on up to
+    ``HABIT_GLYPHS`` generated glyphs against their templates, compared with the same fit on the true glyphs."""
+    from ..geometry import measure
+
+    n = min(HABIT_GLYPHS, len(templates))
+    out, real = measure(templates[:n], generated[:n]), measure(templates[:n], truth[:n])
+    return abs(out.slant - real.slant), abs(out.aspect / real.aspect - 1)
+
+
 def nearest_reference(refs: torch.Tensor, templates: torch.Tensor) -> torch.Tensor:
     """For each template, the reference closest to it in L1 (uint8 in, uint8 out)."""
     d = (templates.float().flatten(1)[:, None] - refs.float().flatten(1)[None]).abs().mean(-1)
@@ -109,15 +158,18 @@ def _as_uint8(images: torch.Tensor) -> torch.Tensor:
 
 def imitate(eps: list[Episode], generate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
             adapt: Any | None = None, adapt_options: dict[str, Any] | None = None,
-            progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, list[float],
-                                                                           list[dict[str, float]]]:
+            progress: Callable[[int, int], None] | None = None,
+            geometry: bool = False) -> tuple[torch.Tensor, list[float], list[dict[str, float]]]:
     """Each episode's glyphs from ``generate(refs, templates)``, with the wall time each writer took.
 
     :param adapt: a model with ``adapt`` and ``reset_adaptation``: before each writer it is adapted to the writer's
         references (``adapt(refs, ref_templates, **adapt_options)``), and afterwards always reset, so a failure
         never leaves one writer's weights behind for the next (``generate`` is then its ``stylize``).
     :param progress: called as ``progress(i, n)`` before writer ``i`` of ``n``.
-    :returns: uint8 glyphs in episode order, seconds per writer (adapting and generating), adapt's reports.
+    :param geometry: the geometry stage first (:func:`shaped`): the templates (and, adapting, the references'
+        templates) given the habits measured on the writer's references; the habits join the reports.
+    :returns: uint8 glyphs in episode order, seconds per writer (adapting and generating), adapt's (or the
+        geometry stage's) reports.
     """
     if adapt is not None:
         check_adaptable(adapt)
@@ -126,12 +178,15 @@ def imitate(eps: list[Episode], generate: Callable[[torch.Tensor, torch.Tensor],
         if progress is not None:
             progress(i, len(eps))
         start = time.perf_counter()
+        templates, ref_templates, habits = shaped(e) if geometry else (e.templates, e.ref_templates, {})
         if adapt is None:
-            images.append(_as_uint8(generate(e.refs, e.templates)))
+            images.append(_as_uint8(generate(e.refs, templates)))
+            if geometry:
+                reports.append(habits)
         else:
             try:
-                reports.append(dict(adapt.adapt(e.refs, e.ref_templates, **(adapt_options or {}))))
-                images.append(_as_uint8(generate(e.refs, e.templates)))
+                reports.append({**adapt.adapt(e.refs, ref_templates, **(adapt_options or {})), **habits})
+                images.append(_as_uint8(generate(e.refs, templates)))
             finally:
                 adapt.reset_adaptation()
         seconds.append(time.perf_counter() - start)
@@ -146,13 +201,16 @@ def _mean_report(reports: list[dict[str, float]]) -> dict[str, float]:
 
 def build_sets(data: GlyphData, eps: list[Episode], generate: Any | None, *, adapt: Any | None = None,
                adapt_options: dict[str, Any] | None = None,
-               progress: Callable[[str, int, int], None] | None = None) -> dict[str, GlyphData]:
+               progress: Callable[[str, int, int], None] | None = None,
+               geometry: bool = False) -> dict[str, GlyphData]:
     """Real targets, the baselines' outputs and (when ``generate`` is given) the method's, as labelled sets.
 
     The method's set is ``"method"``; with ``adapt`` (a model with ``stylize``, ``adapt`` and ``reset_adaptation``)
     the model is measured again, adapted to each writer before its ``stylize`` (see :func:`imitate`), as
     ``"method +adapt"``. A method's set records in its ``meta`` the mean wall time per writer
-    (``seconds_per_writer``) and, adapted, the mean of adapt's reports (``adaptation``).
+    (``seconds_per_writer``) and, adapted, the mean of adapt's reports (``adaptation``). With ``geometry`` each is
+    measured once more after the geometry stage (:func:`shaped`): ``"method +geometry"`` and
+    ``"method +adapt +geometry"``.
 
     :param progress: called as ``progress(set_name, i, n)`` before writer ``i`` of ``n``.
     """
@@ -163,16 +221,19 @@ def build_sets(data: GlyphData, eps: list[Episode], generate: Any | None, *, ada
     def as_set(images: torch.Tensor, **extra: Any) -> GlyphData:
         return GlyphData(images, dict(labels), data.classes, {**meta, **extra})
 
-    sets = {"real": as_set(data.images[rows].cpu()),
+    sets = {"real": as_set(torch.cat([truth_of(data, e) for e in eps])),
             "template copy": as_set(torch.cat([e.templates for e in eps])),
             "nearest reference": as_set(torch.cat([nearest_reference(e.refs, e.templates) for e in eps]))}
-    runs = ([(METHOD, generate, None)] if generate is not None else []) + (
-        [(ADAPTED, adapt.stylize, adapt)] if adapt is not None else [])
-    for name, fn, adapter in runs:
+    runs = ([(METHOD, generate, None, False)] if generate is not None else []) + (
+        [(ADAPTED, adapt.stylize, adapt, False)] if adapt is not None else [])
+    if geometry:
+        runs += [(SHAPED if a is None else ADAPTED_SHAPED, fn, a, True) for _, fn, a, _ in runs]
+    for name, fn, adapter, shape in runs:
         tell = None if progress is None else partial(progress, name)
-        images, seconds, reports = imitate(eps, fn, adapt=adapter, adapt_options=adapt_options, progress=tell)
+        images, seconds, reports = imitate(eps, fn, adapt=adapter, adapt_options=adapt_options, progress=tell,
+                                           geometry=shape)
         extra: dict[str, Any] = {"seconds_per_writer": sum(seconds) / len(seconds)}
-        if adapter is not None:
+        if adapter is not None or shape:
             extra["adaptation"] = _mean_report(reports)
         sets[name] = as_set(images, **extra)
     return sets
@@ -210,7 +271,8 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
                 baselines: bool = True, adapt: bool = False, adapt_seconds: float | None = None,
                 adapt_steps: int | None = None, template: str | None = None, pictures: str | Path | None = None,
                 judge: str | Path | None = None, device: str = "auto", seed: int | None = None,
-                progress: Callable[[str, int, int], None] | None = None) -> ProtocolResult:
+                progress: Callable[[str, int, int], None] | None = None, geometry: bool = False,
+                habits: bool = False) -> ProtocolResult:
     """Measure few-shot imitation on held-out characters; ``glyph eval fewshot`` is this call.
 
     For each split and reference count, the method writes every writer's held-out characters from ``k`` of its
@@ -222,6 +284,12 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
     :param refs: reference counts.
     :param adapt: also measure the method adapted to each writer at run time (a row ``METHOD +adapt``).
     :param pictures: folder for one sheet per split and count (references | generated | ground truth).
+    :param geometry: also measure the method after the geometry stage (rows ``METHOD +geometry``, and
+        ``METHOD +adapt +geometry`` with ``adapt``): each writer's habits measured on its references and given to
+        the templates first (:func:`shaped`).
+    :param habits: give every writer random handwriting habits first (:func:`give_habits`: references and true
+        glyphs alike), the evaluation set of hands that lean and stretch. With ``geometry`` or ``habits`` the
+        rows gain the output's slant and aspect errors against the true glyphs' (:func:`habit_errors`).
     :param progress: called with (task, done, total) per writer.
     :raises GlyphError: a bad option, a method that cannot imitate, a dataset without the split.
     """
@@ -252,13 +320,17 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
     dataset = open_dataset(data)
     ectx = EvalContext(judge_path=judge, device=dev)
     seed = seed or 0
-    result = ProtocolResult(f"few-shot imitation: {folder} on {data}", ["split", "refs", "system", *names, "s/writer"],
-                            labels=3)
-    labels = {METHOD: model.name, ADAPTED: f"{model.name} +adapt"}
+    shape_columns = ["slant err", "aspect err"] if geometry or habits else []
+    result = ProtocolResult(f"few-shot imitation: {folder} on {data}{' given habits' if habits else ''}",
+                            ["split", "refs", "system", *names, *shape_columns, "s/writer"], labels=3)
+    labels = {METHOD: model.name, ADAPTED: f"{model.name} +adapt", SHAPED: f"{model.name} +geometry",
+              ADAPTED_SHAPED: f"{model.name} +adapt +geometry"}
     source_of = writer_sources(dataset)
     for split in wanted:
         for k in counts:
             every = episodes(dataset, split, k, template, per_writer, seed=seed)
+            if habits:
+                every = give_habits(dataset, every, seed)
             # A merged dataset (real faces and synthetic writers) is reported per source: they are different tasks.
             groups: dict[str, list[Episode]] = {}
             for e in every:
@@ -271,20 +343,25 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
                         progress(f"{name}, {k} reference(s): {labels[system]}", i, n)
 
                 sets = build_sets(dataset, eps, model.stylize, adapt=model if adapt else None, adapt_options=options,
-                                  progress=tell)
+                                  progress=tell, geometry=geometry)
+                mine = [METHOD, *((ADAPTED,) if adapt else ())]
+                mine += [SHAPED, *((ADAPTED_SHAPED,) if adapt else ())] if geometry else []
                 if pictures is not None:
                     from ..imageio import write_image
 
                     stem = f"{name.lower().replace(' ', '-')}-{k}refs"
-                    for suffix, system in [("", METHOD), *([("-adapt", ADAPTED)] if adapt else [])]:
+                    for system in mine:
+                        suffix = labels[system].removeprefix(model.name).replace(" +", "-")
                         target = Path(pictures) / f"{stem}{suffix}.png"
                         write_image(target, picture(eps, sets, system=system))
                         result.written.append(target)
-                systems = [METHOD, *((ADAPTED,) if adapt else ()), *(BASELINES if baselines else ())]
+                systems = [*mine, *(BASELINES if baselines else ())]
                 for i, system in enumerate(systems):
                     if progress is not None:
                         progress(f"{name}, {k} reference(s): measuring", i, len(systems))
                     results, skipped = run_metrics(sets["real"], sets[system], names, ectx)
+                    if shape_columns:
+                        results.update(_shape_errors(eps, sets, system))
                     label = labels.get(system, system)
                     timing = {key: sets[system].meta[key] for key in ("seconds_per_writer", "adaptation")
                               if key in sets[system].meta}
@@ -292,9 +369,23 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
                                         "writers": len(eps), "glyphs": len(sets[system]), **results, **timing,
                                         "skipped": skipped})
                     seconds = timing.get("seconds_per_writer")
+                    shape_cells = [f"{results['slant_err']:.1f}°", f"{results['aspect_err']:.1%}"] \
+                        if shape_columns else []
                     result.cells.append([name, str(k), label, *(number(results.get(m)) for m in names),
-                                         "-" if seconds is None else f"{seconds:.2f}"])
+                                         *shape_cells, "-" if seconds is None else f"{seconds:.2f}"])
     result.protocol = {"data": str(data), "fingerprint": dataset.fingerprint(), "weights": str(folder),
                        "template": template, "per_writer": per_writer, "seed": seed, "judge": ectx.judge.hash,
-                       "adapt": options if adapt else None}
+                       "adapt": options if adapt else None, "geometry": geometry, "habits": habits}
     return result
+
+
+def _shape_errors(eps: list[Episode], sets: dict[str, GlyphData], system: str) -> dict[str, float]:
+    """Mean over writers of :func:`habit_errors` for one system's set."""
+    slant, aspect, start = [], [], 0
+    for e in eps:
+        n = len(e.targets)
+        a, b = habit_errors(e.templates, sets[system].images[start:start + n], sets["real"].images[start:start + n])
+        slant.append(a)
+        aspect.append(b)
+        start += n
+    return {"slant_err": sum(slant) / len(slant), "aspect_err": sum(aspect) / len(aspect)}
