@@ -12,6 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from glyph.errors import GlyphError
+
 from .console import STATE, TaskBars, err, info, out, warn
 from .options import COUNT, SHARE, SIZE, bounded
 
@@ -254,24 +256,57 @@ def refs(
     info(f"wrote {n} references to {out_path}")
 
 
+@app.command("sheet-template")
+def sheet_template(
+    out_path: Path = typer.Option(..., "--out", "-o", help="sheet.pdf (every page in one file) or sheet.png (a PNG "
+                                  "per page)"),
+    n: int = typer.Option(64, "--n", help="characters to write: 16, 64, 128 or 300 (any count up to 1000)"),
+    charset: str = typer.Option("gb2312-1", help="gb2312-1 (simplified Chinese) or jis-1 (Japanese kanji)"),
+) -> None:
+    """A printable writing sheet: boxes for the characters that together show the most of a hand."""
+    from glyph.data.sheets import pages_for, render_sheet, save_sheet, sheet_chars
+    from glyph.paths import check_output_file
+
+    check_output_file(out_path)
+    written = save_sheet(render_sheet(n, charset), out_path)
+    info(f"characters: {sheet_chars(n, charset)}")
+    info(f"wrote {', '.join(map(str, written))} ({pages_for(n)} page{'s' * (pages_for(n) > 1)}): print it, write "
+         f"each character in its box, photograph the pages and read them with glyph data sheet PHOTO... --out FOLDER")
+
+
 @app.command("sheet")
 def sheet(
-    photo: Path = typer.Argument(..., help="one photo or scan of a grid of handwritten characters"),
-    text: str = typer.Option(..., help="the characters on the sheet, in reading order (rows, left to right)"),
+    photos: list[Path] = typer.Argument(..., help="photos or scans: the pages of a glyph writing sheet, or one grid of "
+                                        "handwritten characters with --text"),
     out_path: Path = typer.Option(..., "--out", "-o", help="new folder for the references"),
-    grid: str = typer.Option(None, help="ROWSxCOLS when automatic slicing fails, e.g. 4x5"),
+    text: str = typer.Option(None, help="for a sheet of your own: the characters on it, in reading order (rows, left "
+                             "to right)"),
+    grid: str = typer.Option(None, help="with --text: ROWSxCOLS when automatic slicing fails, e.g. 4x5"),
     size: int = typer.Option(64, help="output size in pixels", callback=SIZE),
-    ink: Ink = typer.Option(Ink.auto, help="ink polarity of the photo"),
+    ink: Ink = typer.Option(Ink.auto, help="with --text: ink polarity of the photo"),
 ) -> None:
-    """Slice a photographed sheet of characters into one clean reference per character."""
+    """Cut photographed sheets into one clean reference per character: a glyph writing sheet (glyph data
+    sheet-template) is found by its corner squares; a sheet of your own needs --text."""
     from glyph.data.refs import parse_grid, slice_sheet, write_refset
+    from glyph.data.sheets import read_sheets
     from glyph.imageio import read_image
     from glyph.paths import check_output_dir
 
     check_output_dir(out_path)
-    shape = parse_grid(grid) if grid else None
-    pixels, kind = read_image(photo)
-    result = slice_sheet(pixels, kind, text, grid=shape, size=size, ink=ink.value, source=photo.name)
+    if text is None:
+        if grid is not None:
+            raise GlyphError("--grid cuts a sheet of your own: give --text with it (a glyph writing sheet needs "
+                             "neither)")
+        result, notes = read_sheets(photos, size=size)
+        for note in notes:
+            info(note)
+    else:
+        if len(photos) > 1:
+            raise GlyphError("--text describes one sheet of your own: give one photo with it (the pages of a glyph "
+                             "writing sheet need no --text)")
+        shape = parse_grid(grid) if grid else None
+        pixels, kind = read_image(photos[0])
+        result = slice_sheet(pixels, kind, text, grid=shape, size=size, ink=ink.value, source=photos[0].name)
     _report_skipped(result.skipped)
     info(f"wrote {write_refset(result, out_path)} references to {out_path}")
 
