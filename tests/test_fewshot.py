@@ -195,8 +195,10 @@ def test_writers_given_habits_and_the_geometry_stage_rows(monkeypatch, capsys, t
                                  "--judge", str(tiny_judge), "--json", str(tmp_path / "fs.json"))
     assert code == 0, err
     record = json.loads((tmp_path / "fs.json").read_text())
-    upright, shaped = record["rows"]
-    assert (upright["system"], shaped["system"]) == ("fakeimitate", "fakeimitate +geometry")
+    upright, shaped, truth = record["rows"]
+    assert (upright["system"], shaped["system"], truth["system"]) == ("fakeimitate", "fakeimitate +geometry",
+                                                                      "true glyphs")
+    assert truth["l1"] == 0 and truth["slant_err"] == 0
     assert record["protocol"]["habits"] and record["protocol"]["geometry"]
     assert "slant err" in stdout and "aspect err" in stdout
     assert upright["slant_err"] > 3 and shaped["slant_err"] < upright["slant_err"] / 2, (upright, shaped)

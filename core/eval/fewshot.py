@@ -32,6 +32,7 @@ from .protocols import ProtocolResult
 BASELINES = ("template copy", "nearest reference")
 METHOD, ADAPTED = "method", "method +adapt"
 SHAPED, ADAPTED_SHAPED = "method +geometry", "method +adapt +geometry"
+TRUTH = "true glyphs"
 HABIT_GLYPHS = 16  # glyphs per writer whose geometry is fitted to score an output's slant and aspect
 
 
@@ -222,6 +223,7 @@ def build_sets(data: GlyphData, eps: list[Episode], generate: Any | None, *, ada
         return GlyphData(images, dict(labels), data.classes, {**meta, **extra})
 
     sets = {"real": as_set(torch.cat([truth_of(data, e) for e in eps])),
+            TRUTH: as_set(torch.cat([truth_of(data, e) for e in eps])),
             "template copy": as_set(torch.cat([e.templates for e in eps])),
             "nearest reference": as_set(torch.cat([nearest_reference(e.refs, e.templates) for e in eps]))}
     runs = ([(METHOD, generate, None, False)] if generate is not None else []) + (
@@ -355,7 +357,8 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
                         target = Path(pictures) / f"{stem}{suffix}.png"
                         write_image(target, picture(eps, sets, system=system))
                         result.written.append(target)
-                systems = [*mine, *(BASELINES if baselines else ())]
+                # Given habits, the judge reads the true glyphs less well too: their own row is the bar to compare with.
+                systems = [*mine, *(BASELINES if baselines else ()), *((TRUTH,) if habits else ())]
                 for i, system in enumerate(systems):
                     if progress is not None:
                         progress(f"{name}, {k} reference(s): measuring", i, len(systems))
