@@ -419,10 +419,31 @@ def test_a_sheet_cut_into_references(client):
     assert "".join(x["char"] for x in refs) == "".join(SHEET_TEXT.split())
     assert refs[0]["name"] == "page.png#r1c1"
     r = client.post("/api/refs", files={"sheet": ("page.png", buf.getvalue(), "image/png")}, data={"text": ""})
-    assert "type the characters written on the sheet" in r.json()["error"]
+    assert "no glyph writing sheet found" in r.json()["error"]  # no text: it must be one of glyph's sheets
+    r = client.post("/api/refs", files={"sheet": ("page.png", buf.getvalue(), "image/png")}, data={"grid": "2x4"})
+    assert "type the characters written on it" in r.json()["error"]
     r = client.post("/api/refs", files={"sheet": ("page.png", buf.getvalue(), "image/png")},
                     data={"text": SHEET_TEXT, "grid": "9x9"})
     assert "grid 9x9" in r.json()["error"]
+
+
+def test_a_writing_sheet_printed_from_the_studio_comes_back_as_references(client):
+    """/sheet-16.pdf is a printable sheet (read-only: no session); a photo of it filled in, uploaded without text,
+    gives one reference per box, named after its character."""
+    import io
+
+    from .test_sheets import _photograph, _written
+
+    r = client.get("/sheet-16.pdf")
+    assert r.status_code == 200 and r.content[:5] == b"%PDF-" and "attachment" in r.headers["content-disposition"]
+    assert client.get("/sheet-300.pdf").status_code == 404
+    client.delete("/api/refs")
+    page, _, chars = _written(16)
+    buf = io.BytesIO()
+    _photograph(page, "upside down").save(buf, "JPEG", quality=85)
+    r = client.post("/api/refs", files={"sheet": ("sheet.jpg", buf.getvalue(), "image/jpeg")}, data={"text": ""})
+    assert r.status_code == 200, r.text
+    assert "".join(x["char"] for x in r.json()["refs"]) == chars
 
 
 def test_adapting_can_be_cancelled(client):

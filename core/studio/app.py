@@ -9,6 +9,7 @@ server goes on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -174,6 +175,40 @@ async def files(request: Request) -> Response:
     return FileResponse(path, headers={"Cache-Control": "no-store"})
 
 
+SHEET_SIZES = (16, 64)  # writing sheets the studio offers (it keeps at most 64 references)
+_SHEET_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=len(SHEET_SIZES))
+def _sheet_pdf(n: int) -> bytes:
+    """A writing sheet of ``n`` characters as PDF bytes (drawn once per size)."""
+    import io
+
+    from ..data.sheets import DPI, render_sheet
+
+    pages = render_sheet(n)
+    buffer = io.BytesIO()
+    pages[0].save(buffer, "PDF", resolution=DPI, save_all=True, append_images=pages[1:])
+    return buffer.getvalue()
+
+
+async def sheet(request: Request) -> Response:
+    """GET /sheet-N.pdf: a printable writing sheet (16 or 64 characters); read-only, starts no session."""
+    n = int(request.path_params["n"])
+    if n not in SHEET_SIZES:
+        return JSONResponse({"error": f"writing sheets here have {' or '.join(map(str, SHEET_SIZES))} characters"},
+                            status_code=404)
+
+    def draw() -> bytes:
+        with _SHEET_LOCK:  # one drawing at a time; then cached
+            return _sheet_pdf(n)
+
+    body = await run_in_threadpool(draw)
+    return Response(body, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="glyph-sheet-{n}.pdf"',
+                             "Cache-Control": "no-store"})
+
+
 async def info(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
     """GET /api/info: version, device, the charsets a font can be built of, the upload limits."""
     from .. import __version__
@@ -275,15 +310,24 @@ def _skipped(name: str, err: GlyphError) -> dict[str, str]:
     return {"what": name, "why": why.removeprefix(f"{name}: ")}
 
 
+def _sheet_refs(page: Any) -> Any:
+    """A writing sheet's references; refuses a page with every box empty (and says what to do)."""
+    if not page.refs.chars:
+        raise GlyphError("every box of the sheet is empty: write a character in each box (dark pen), then photograph "
+                         "the page again")
+    return page.refs
+
+
 def _ref_id(session: Session, char: str) -> str:
     n = session.next_number()
     return f"U+{ord(char):04X}_{n}" if char else f"ref_{n}"
 
 
 async def add_refs(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
-    """POST /api/refs: photos of single characters (``files``), or one photo of a sheet (``sheet``, ``text``,
-    ``grid``)."""
+    """POST /api/refs: photos of single characters (``files``), or one photo of a sheet (``sheet``): a glyph writing
+    sheet (``/sheet-N.pdf``, found by its corner squares) or a sheet of one's own with its ``text`` (and ``grid``)."""
     from ..data.refs import char_from_filename, normalize_glyph, parse_grid, slice_sheet
+    from ..data.sheets import read_sheet
     from ..imageio import write_image
 
     lim = studio.limits
@@ -297,8 +341,9 @@ async def add_refs(request: Request, studio: Studio, session: Session) -> dict[s
         have, added = len(known), 0
         if sheet is not None and hasattr(sheet, "read"):
             chars = [c for c in text if not c.isspace()]
-            if not chars:
-                raise GlyphError("type the characters written on the sheet, in reading order (rows, left to right)")
+            if grid and not chars:
+                raise GlyphError("a grid cuts a sheet of your own: type the characters written on it, in reading "
+                                 "order (rows, left to right)")
             shape = parse_grid(grid) if grid else None
             _, tmp = _job_folder(session)
             try:
@@ -307,8 +352,12 @@ async def add_refs(request: Request, studio: Studio, session: Session) -> dict[s
                 digest = _digest(path, "".join(chars) + "|" + grid)
                 if any(r["digest"] == digest for r in _refs(session)):
                     raise GlyphError(f"{name} was already cut with this text; its references are below")
-                cut = await run_in_threadpool(_decoded, path, name, lambda px, kind: slice_sheet(
-                    px, kind, text, grid=shape, source=name))
+                if chars:
+                    cut = await run_in_threadpool(_decoded, path, name, lambda px, kind: slice_sheet(
+                        px, kind, text, grid=shape, source=name))
+                else:  # no text: a glyph writing sheet says which characters it holds
+                    cut = await run_in_threadpool(_decoded, path, name, lambda px, kind: _sheet_refs(
+                        read_sheet(px, kind, source=name)))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             skipped += [{"what": w, "why": y} for w, y in cut.skipped]
@@ -796,6 +845,7 @@ def create_app(*, device: str = "auto", precision: str = "auto", limits: Limits 
     routes = [
         Route("/", index),
         Route("/files/{rel:path}", files),
+        Route("/sheet-{n:int}.pdf", sheet),
         Route("/api/info", _api(info)),
         Route("/api/methods", _api(methods)),
         Route("/api/methods/{name}/card", _api(card)),
