@@ -157,7 +157,7 @@ def char_from_filename(stem: str, allow_any: bool = False) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Small image operations (numpy + Pillow; no scipy)
+# Small image operations (scipy.ndimage filters and labelling; Pillow resizing; Otsu's threshold)
 # ---------------------------------------------------------------------------------------------------------------
 
 
@@ -168,38 +168,32 @@ def _resize(a: np.ndarray, size: tuple[int, int], resample: Image.Resampling,
     return np.asarray(im.resize(size, resample, box=box), dtype=np.float32)
 
 
-def _sliding(a: np.ndarray, k: int, axis: int, reduce: str) -> np.ndarray:
-    """Max or min over a centred window of ``k`` (odd) along ``axis``, edges repeated."""
-    r = k // 2
-    pad = [(0, 0), (0, 0)]
-    pad[axis] = (r, r)
-    win = np.lib.stride_tricks.sliding_window_view(np.pad(a, pad, mode="edge"), k, axis=axis)
-    return win.max(axis=-1) if reduce == "max" else win.min(axis=-1)
-
-
 def _max_filter(a: np.ndarray, k: int) -> np.ndarray:
-    return _sliding(_sliding(a, k, 0, "max"), k, 1, "max")
+    """Max over a centred ``k x k`` window, edges repeated."""
+    from scipy.ndimage import maximum_filter
+
+    return maximum_filter(a, size=k, mode="nearest")
 
 
 def _min_filter(a: np.ndarray, k: int) -> np.ndarray:
-    return _sliding(_sliding(a, k, 0, "min"), k, 1, "min")
+    """Min over a centred ``k x k`` window, edges repeated."""
+    from scipy.ndimage import minimum_filter
+
+    return minimum_filter(a, size=k, mode="nearest")
 
 
 def _box_blur(a: np.ndarray, r: int, extrapolate: bool = False) -> np.ndarray:
-    """Mean over a (2r+1)^2 window via cumulative sums; past the edges the picture is repeated, or continued
-    linearly (odd reflection) with ``extrapolate``, which suits smooth pictures only (mirrored ink would spike).
-    """
+    """Mean over a (2r+1)^2 window; past the edges the picture is repeated, or continued linearly (odd reflection)
+    with ``extrapolate``, which suits smooth pictures only (mirrored ink would spike)."""
+    from scipy.ndimage import uniform_filter
+
     if r < 1:
         return a
     k = 2 * r + 1
     if extrapolate and min(a.shape) > r:
-        p = np.pad(a.astype(np.float64), r, mode="reflect", reflect_type="odd")
-    else:
-        p = np.pad(a.astype(np.float64), r, mode="edge")
-    c = np.cumsum(np.pad(p, ((1, 0), (0, 0))), axis=0)
-    p = (c[k:] - c[:-k]) / k
-    c = np.cumsum(np.pad(p, ((0, 0), (1, 0))), axis=1)
-    return ((c[:, k:] - c[:, :-k]) / k).astype(np.float32)
+        p = np.pad(a.astype(np.float64), r, mode="reflect", reflect_type="odd")  # scipy has no odd reflection
+        return uniform_filter(p, size=k, mode="nearest")[r:-r, r:-r].astype(np.float32)
+    return uniform_filter(a.astype(np.float64), size=k, mode="nearest").astype(np.float32)
 
 
 def _unbias_border(closed: np.ndarray, r: int) -> np.ndarray:
@@ -273,62 +267,35 @@ class _Components:
 
 
 def _components(binary: np.ndarray) -> _Components:
-    """8-connected components, labelled run by run with a vectorised union-find (no per-pixel Python loop)."""
+    """8-connected components (scipy.ndimage.label), numbered in raster order of their first pixel."""
+    from scipy.ndimage import label
+
     h, w = binary.shape
-    padded = np.zeros((h, w + 2), dtype=np.int8)
-    padded[:, 1:-1] = binary
-    diff = np.diff(padded, axis=1)
-    sr, sc = np.nonzero(diff == 1)  # run starts; row-major order
-    _, ec = np.nonzero(diff == -1)  # run ends (exclusive), in the same order
-    n_runs = len(sr)
+    binary = np.asarray(binary, dtype=bool)
+    labels, n = label(binary, structure=np.ones((3, 3), dtype=bool))
+    labels = labels.astype(np.int32, copy=False)
     empty = np.zeros(0, dtype=np.int64)
-    if n_runs == 0:
-        return _Components(np.zeros((h, w), np.int32), empty, empty, empty, empty, empty,
-                           empty.astype(float), empty.astype(float), 1.0)
-    # Runs in consecutive rows touch (8-connectivity) when start_a <= end_b and start_b <= end_a (ends
-    # exclusive). With a raster key both conditions become two binary searches over all runs at once.
-    stride = w + 2
-    key_start, key_end = sr * stride + sc, sr * stride + ec
-    lo = np.searchsorted(key_end, (sr - 1) * stride + sc, side="left")
-    hi = np.searchsorted(key_start, (sr - 1) * stride + ec, side="right")
-    counts = np.maximum(hi - lo, 0)
-    b_idx = np.repeat(np.arange(n_runs), counts)
-    a_idx = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    parent = np.arange(n_runs)
-    while a_idx.size:
-        pa, pb = parent[a_idx], parent[b_idx]
-        differ = pa != pb
-        if not differ.any():
-            break
-        pa, pb = pa[differ], pb[differ]
-        # Hook the larger root under the smaller one, then compress every path to its root.
-        np.minimum.at(parent, np.maximum(pa, pb), np.minimum(pa, pb))
-        while True:
-            nxt = parent[parent]
-            if np.array_equal(nxt, parent):
-                break
-            parent = nxt
-    _, comp = np.unique(parent, return_inverse=True)
-    n = int(comp.max()) + 1
-    length = ec - sc
-    labels = np.zeros(h * w, dtype=np.int32)
-    labels[np.flatnonzero(binary)] = np.repeat(comp + 1, length)  # runs are the ink pixels in raster order
-    area = np.bincount(comp, weights=length, minlength=n).astype(np.int64)
+    if n == 0:
+        return _Components(labels, empty, empty, empty, empty, empty, empty.astype(float), empty.astype(float), 1.0)
+    ys, xs = np.nonzero(binary)
+    comp = labels[ys, xs] - 1
+    area = np.bincount(comp, minlength=n).astype(np.int64)
     y0 = np.full(n, h, np.int64)
     x0 = np.full(n, w, np.int64)
     y1 = np.zeros(n, np.int64)
     x1 = np.zeros(n, np.int64)
-    np.minimum.at(y0, comp, sr)
-    np.minimum.at(x0, comp, sc)
-    np.maximum.at(y1, comp, sr + 1)
-    np.maximum.at(x1, comp, ec)
-    cy = np.bincount(comp, weights=(sr + 0.5) * length, minlength=n) / area
-    cx = np.bincount(comp, weights=(sc + ec) / 2 * length, minlength=n) / area
+    np.minimum.at(y0, comp, ys)
+    np.minimum.at(x0, comp, xs)
+    np.maximum.at(y1, comp, ys + 1)
+    np.maximum.at(x1, comp, xs + 1)
+    cy = np.bincount(comp, weights=ys + 0.5, minlength=n) / area
+    cx = np.bincount(comp, weights=xs + 0.5, minlength=n) / area
     # Stroke width ~ 2 * area / perimeter (a long stroke of width s has area L*s and perimeter ~2L);
-    # the perimeter is counted as horizontal (2 per run) plus vertical ink/paper transitions.
+    # the perimeter is counted as horizontal runs (2 ends each) plus vertical ink/paper transitions.
+    runs = np.count_nonzero(binary[:, 0]) + np.count_nonzero(binary[:, 1:] & ~binary[:, :-1])
     vertical = np.count_nonzero(binary[1:] != binary[:-1]) + np.count_nonzero(binary[0]) + np.count_nonzero(binary[-1])
-    stroke = max(1.0, 2.0 * float(area.sum()) / (2 * n_runs + vertical))
-    return _Components(labels.reshape(h, w), area, y0, x0, y1, x1, cy, cx, stroke)
+    stroke = max(1.0, 2.0 * float(area.sum()) / (2 * runs + vertical))
+    return _Components(labels, area, y0, x0, y1, x1, cy, cx, stroke)
 
 
 # ---------------------------------------------------------------------------------------------------------------
