@@ -17,6 +17,7 @@ What a method can do is declared here as capabilities (typing protocols), so cod
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,6 +215,9 @@ def train(method: str, data: str | Path | None = None, *, out: str | Path | None
     if resume:
         if not run.exists():
             raise GlyphError(f"--resume: {run_dir} holds no run; start one without --resume")
+        if run.never_saved():
+            raise GlyphError(f"--resume: the run in {run_dir} never reached its first checkpoint (its start failed "
+                             f"or was stopped), so there is nothing to continue; start it again without --resume")
         if preset or config or overrides or train_overrides or batch:
             raise GlyphError("a resumed run keeps its config; only --steps (to extend it), --device, --precision "
                              "and --minutes may change")
@@ -224,6 +228,11 @@ def train(method: str, data: str | Path | None = None, *, out: str | Path | None
             cfg = apply_overrides(cfg, {"steps": steps}, "--steps")
         data = data or saved["data"]["source"]
     else:
+        if run.never_saved() and dist.main:
+            # Nothing of it can be resumed: starting over is what the user means (they said neither --resume).
+            run.clear_unsaved()
+            if on_note is not None:
+                on_note(f"{run_dir} held a run that never reached its first checkpoint; starting it over")
         if run.exists():
             raise GlyphError(f"{run_dir} already holds a run; add --resume to continue it or choose another --out")
         data = data or cls.default_data
@@ -260,10 +269,20 @@ def train(method: str, data: str | Path | None = None, *, out: str | Path | None
     if resume and dataset.fingerprint() != saved["data"]["fingerprint"]:
         raise GlyphError(f"the data at {data} is not the data this run started with (fingerprint differs); "
                          f"give the original with --data")
+    fresh = not run_dir.exists()
     trainer = Trainer(cls(cfg), dataset, run_dir, tcfg, dev, quiet=display is None, data_source=str(data),
                       minutes=minutes, on_note=on_note, display=display)
     try:
         reason = trainer.fit(resume=resume)
+    except BaseException:
+        # A start that fails (a bad option found by the first step, Ctrl-C in set-up) leaves nothing behind that a
+        # plain restart or --resume would trip over.
+        if not resume and dist.main and run.never_saved():
+            run.clear_unsaved()
+            if fresh:
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()  # only when empty: a folder made for this run
+        raise
     finally:
         from .distributed import shutdown
 

@@ -165,6 +165,23 @@ class RunDir:
         """True when the folder holds a run (a config.json)."""
         return (self.path / CONFIG).is_file()
 
+    def never_saved(self) -> bool:
+        """True when the folder holds a run that never got as far as its first checkpoint or weights: its start
+        failed or was stopped (a bad option found late, Ctrl-C during set-up), so there is nothing to resume."""
+        weights = self.path / "weights"
+        return self.exists() and self.latest_checkpoint() is None and not (
+            weights.is_dir() and any(weights.glob("*.safetensors")))
+
+    def clear_unsaved(self) -> None:
+        """Remove what a run that :meth:`never_saved` left (its config, metrics, samples, logs), so it can start
+        again; anything else in the folder is left alone."""
+        import shutil
+
+        for name in (CONFIG, "metrics.jsonl"):
+            (self.path / name).unlink(missing_ok=True)
+        for folder in ("samples", "tensorboard", "checkpoints"):
+            shutil.rmtree(self.path / folder, ignore_errors=True)
+
     def write_config(self, config: dict[str, Any]) -> None:
         """Write config.json atomically."""
         with atomic_output(self.path / CONFIG) as tmp:

@@ -353,3 +353,49 @@ def _empty_glyph():
     from fontTools.pens.ttGlyphPen import TTGlyphPen
 
     return TTGlyphPen(None).glyph()
+
+
+def test_a_start_that_fails_leaves_no_run_folder_behind_and_a_stale_one_starts_over(tmp_path, monkeypatch):
+    """A run whose first step fails (or that never reached its first checkpoint) is no dead end: a plain restart
+    proceeds (with a note) and --resume says there is nothing to continue, never 'add --resume'."""
+    import json
+
+    import glyph
+    from glyph.plugins.dcgan.method import DCGAN
+
+    run = tmp_path / "run"
+
+    def broken(self, batch, step, trainer):
+        raise RuntimeError("the first step fails")
+
+    with monkeypatch.context() as m:
+        m.setattr(DCGAN, "train_step", broken)
+        with pytest.raises(RuntimeError, match="first step fails"):
+            glyph.train("dcgan", "embedded", out=run, preset="tiny", steps=2)
+    assert not run.exists()  # made for this run, removed with what it held
+    run.mkdir()
+    (run / "keep.txt").write_text("mine")
+    (run / "config.json").write_text(json.dumps({"method": "dcgan", "config": {}, "train": {}, "data": {}}))
+    with pytest.raises(glyph.GlyphError, match="never reached its first checkpoint.*without --resume"):
+        glyph.train("dcgan", out=run, resume=True)
+    notes: list[str] = []
+    done = glyph.train("dcgan", "embedded", out=run, preset="tiny", steps=2, train_overrides={"sample_every": 0},
+                       on_note=notes.append)
+    assert done.reason == "finished" and any("starting it over" in n for n in notes)
+    assert (run / "keep.txt").read_text() == "mine"
+    with pytest.raises(glyph.GlyphError, match="already holds a run"):  # a run that saved: never overwritten
+        glyph.train("dcgan", "embedded", out=run, preset="tiny")
+
+
+@pytest.mark.parametrize(("method", "setting", "message"), [
+    ("dcgan", "diffaugment=sparkle", "unknown part 'sparkle'"),
+    ("dcgan", "z_dim=0", "must be positive"),
+    ("dcgan", "g_widths=0,0", "must be positive"),
+    ("progan", "diffaugment=color,glitter", "unknown part 'glitter'"),
+])
+def test_bad_settings_are_refused_before_a_run_folder_is_made(tmp_path, method, setting, message):
+    import glyph
+
+    with pytest.raises(glyph.GlyphError, match=message):
+        glyph.train(method, "embedded", out=tmp_path / "run", preset="tiny", overrides=dict([setting.split("=")]))
+    assert not (tmp_path / "run").exists()

@@ -68,6 +68,16 @@ def cutout(x: torch.Tensor, ratio: float = 0.5, fill: float = 0.0,
 POLICIES = {"color": (brightness, saturation, contrast), "translation": (translation,), "cutout": (cutout,)}
 
 
+def check_policy(policy: str, option: str = "diffaugment") -> None:
+    """Refuse a DiffAugment policy with an unknown part before any training starts (one line, what to use)."""
+    from ..errors import GlyphError
+
+    unknown = [p for p in policy.split(",") if p and p not in POLICIES]
+    if unknown:
+        raise GlyphError(f"{option} '{policy}' has an unknown part '{unknown[0]}'; use a comma-separated list of "
+                         f"{', '.join(POLICIES)}, or '' for none")
+
+
 def diff_augment(x: torch.Tensor, policy: str = "color,translation,cutout", fill: float = 0.0,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Apply the comma-separated ``policy`` (``color``, ``translation``, ``cutout``) to a batch."""

@@ -44,6 +44,12 @@ class Config:
             raise GlyphError(f"dcgan final_stride must be 2 or 3, got {self.final_stride}")
         if not self.g_widths:
             raise GlyphError("dcgan g_widths needs at least one width")
+        if min(self.g_widths) < 1 or self.z_dim < 1:
+            raise GlyphError(f"dcgan z_dim and g_widths must be positive, got z_dim={self.z_dim}, "
+                             f"g_widths={','.join(map(str, self.g_widths))}")
+        from glyph.data.augment import check_policy
+
+        check_policy(self.diffaugment)
 
     @property
     def resolution(self) -> int:

@@ -62,6 +62,12 @@ class Config:
             raise GlyphError(f"progan r1_every must be at least 1, got {self.r1_every}")
         if min(self.stage_images) < 1 or min(self.batches) < 1:
             raise GlyphError("progan stage_images and batches must be positive")
+        if not self.widths or min(self.widths) < 1 or self.z_dim < 1:
+            raise GlyphError(f"progan z_dim and widths must be positive, got z_dim={self.z_dim}, "
+                             f"widths={','.join(map(str, self.widths))}")
+        from glyph.data.augment import check_policy
+
+        check_policy(self.diffaugment)
 
     @property
     def resolution(self) -> int:
