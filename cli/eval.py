@@ -55,6 +55,9 @@ def evaluate(
                                 inception_weights=inception_weights, fid_resize=fid_resize,
                                 device=console.STATE.device, precision=precision, seed=console.STATE.seed,
                                 progress=bars)
+    if not result.results:  # every metric skipped: an empty table would look like a result
+        reasons = "; ".join(f"{name}: {why}" for name, why in result.skipped.items()) or "no metric applies"
+        raise GlyphError(f"nothing was measured ({reasons})")
     for name, why in result.skipped.items():
         console.warn(f"{name} skipped: {why}")
     table = Table(title=f"{result.fake} vs {result.real}", title_justify="left")

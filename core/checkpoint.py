@@ -131,6 +131,11 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
         except Exception as e:  # safetensors raises its own error types for corrupt files
             raise GlyphError(f"weights file {file} is corrupt ({str(e).splitlines()[0]}); use another checkpoint "
                              f"or train again") from None
+        for name, tensor in state.items():
+            # A diverged run's weights load fine and then draw solid black: refuse them here, named.
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise GlyphError(f"weights file {file}: tensor {name} holds NaN or infinite values (the run "
+                                 f"diverged); use an earlier checkpoint or train again")
     return state
 
 

@@ -376,7 +376,7 @@ def test_a_start_that_fails_leaves_no_run_folder_behind_and_a_stale_one_starts_o
     run.mkdir()
     (run / "keep.txt").write_text("mine")
     (run / "config.json").write_text(json.dumps({"method": "dcgan", "config": {}, "train": {}, "data": {}}))
-    with pytest.raises(glyph.GlyphError, match="never reached its first checkpoint.*without --resume"):
+    with pytest.raises(glyph.GlyphError, match=r"never reached its first checkpoint.*without --resume"):
         glyph.train("dcgan", out=run, resume=True)
     notes: list[str] = []
     done = glyph.train("dcgan", "embedded", out=run, preset="tiny", steps=2, train_overrides={"sample_every": 0},
@@ -399,3 +399,35 @@ def test_bad_settings_are_refused_before_a_run_folder_is_made(tmp_path, method, 
     with pytest.raises(glyph.GlyphError, match=message):
         glyph.train(method, "embedded", out=tmp_path / "run", preset="tiny", overrides=dict([setting.split("=")]))
     assert not (tmp_path / "run").exists()
+
+
+def test_weights_holding_nan_are_refused_at_load_with_the_tensor_named(tmp_path):
+    import shutil
+
+    import torch
+
+    import glyph
+    from glyph.checkpoint import load_weights, save_weights
+    from glyph.plugins.dcgan.method import DCGAN
+
+    shipped = DCGAN.shipped_weights()
+    run = tmp_path / "run"
+    shutil.copytree(shipped, run)
+    file = next((run / "weights").glob("*.safetensors"))
+    state = load_weights(file)
+    name = sorted(state)[3]
+    state[name] = state[name].clone()
+    state[name].view(-1)[0] = float("nan")
+    save_weights(file, state, {})
+    with pytest.raises(glyph.GlyphError, match=f"tensor {name} holds NaN"):
+        glyph.load("dcgan", weights=run)
+    assert torch.isfinite(load_weights(next((shipped / "weights").glob("*.safetensors")))[name]).all()
+
+
+def test_counts_that_would_do_nothing_and_metrics_that_measure_nothing_exit_non_zero():
+    from .conftest import run_glyph
+
+    r = run_glyph("eval", "fit-judge", "--steps", "-1", "--out", "unused-judge")
+    assert r.code == 1 and "--steps must be at least 1, got -1" in r.err
+    r = run_glyph("eval", "--real", "embedded", "--fake", "embedded", "--metrics", "inception_fid")
+    assert r.code == 1 and "nothing was measured (inception_fid:" in r.err and "Traceback" not in r.err

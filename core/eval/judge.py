@@ -300,6 +300,9 @@ def fit_judge(out: str | Path, *, data: str | Path | None = None, charset: str =
     from ..paths import check_output_dir
     from ..trainer import TrainConfig, Trainer
 
+    for name, value in (("steps", steps), ("batch", batch), ("eval_every", eval_every)):
+        if value is not None and value < 1:  # before rendering: a negative count would train nothing
+            raise GlyphError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     out = Path(out)
     check_output_dir(out, "--out", new=False)  # a file there, or no permission: say so before rendering
     dev = resolve_device(validate_device_spec(device))
