@@ -431,3 +431,20 @@ def test_counts_that_would_do_nothing_and_metrics_that_measure_nothing_exit_non_
     assert r.code == 1 and "--steps must be at least 1, got -1" in r.err
     r = run_glyph("eval", "--real", "embedded", "--fake", "embedded", "--metrics", "inception_fid")
     assert r.code == 1 and "nothing was measured (inception_fid:" in r.err and "Traceback" not in r.err
+
+
+def test_damage_writes_every_pair_when_a_writer_has_two_samples_of_one_character(tmp_path):
+    from PIL import Image
+
+    from glyph.data.damage import write_damage_pairs
+
+    src = tmp_path / "src" / "w1"
+    src.mkdir(parents=True)
+    for name, x in (("永", 10), ("永_2", 30), ("九", 20)):
+        img = Image.new("L", (64, 64), 255)
+        img.paste(0, (x, 10, x + 8, 54))
+        img.save(src / f"{name}.png")
+    result = write_damage_pairs(tmp_path / "src", tmp_path / "out", template_font=None)
+    names = sorted(p.name for p in (tmp_path / "out" / "clean" / "w1").iterdir())
+    assert result.pairs == 3 and names == ["九.png", "永.png", "永_2.png"]
+    assert sorted(p.name for p in (tmp_path / "out" / "damaged" / "w1").iterdir()) == names

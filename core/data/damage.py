@@ -632,9 +632,17 @@ def write_damage_pairs(src: str | Path, out: str | Path, seed: int = 0, config: 
     chars = data.label_names("char") if "char" in data.labels else [f"{i:06d}" for i in range(len(data))]
     writers = data.label_names("writer") if "writer" in data.labels else ["all"] * len(data)
     # Class names come from the dataset file: made safe and kept inside out (a crafted '../..' must not escape).
+    # A writer's second glyph of one character (永.png and 永_2.png in a folder) gets its own name, 永_2.png, as
+    # references are named: never one pair written over another.
+    taken: set[tuple[str, str]] = set()
     for i, (ch, w) in enumerate(zip(chars, writers, strict=True)):
-        write_image(inside(out, "damaged", w, f"{safe_name(ch)}.png"), 1.0 - damaged[i, 0] / 255.0)
-        write_image(inside(out, "clean", w, f"{safe_name(ch)}.png"), 1.0 - data.images[i, 0].numpy() / 255.0)
+        stem, k = safe_name(ch), 1
+        while (safe_name(w), stem if k == 1 else f"{stem}_{k}") in taken:
+            k += 1
+        name = stem if k == 1 else f"{stem}_{k}"
+        taken.add((safe_name(w), name))
+        write_image(inside(out, "damaged", w, f"{name}.png"), 1.0 - damaged[i, 0] / 255.0)
+        write_image(inside(out, "clean", w, f"{name}.png"), 1.0 - data.images[i, 0].numpy() / 255.0)
         if i % 64 == 0 or i == len(data) - 1:
             task("writing pairs", i + 1, len(data))
     result = DamagedSet(len(data))
