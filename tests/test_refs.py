@@ -426,6 +426,13 @@ def test_slice_sheet_grid_and_text_errors() -> None:
         slice_sheet(*pixels(photo(glyph=0)), "永")
 
 
+@pytest.mark.parametrize("grid", [(4, 3), (2, 6), (6, 2), (1, 12)])
+def test_a_grid_that_does_not_fit_the_writing_is_refused(grid: tuple[int, int]) -> None:
+    """12 characters in 3 rows of 4: any other grid of 12 cells would cut strokes apart and misname every cell."""
+    with pytest.raises(GlyphError, match=f"does not fit a {grid[0]}x{grid[1]} grid"):
+        slice_sheet(*pixels(sheet()), SHEET_TEXT, grid=grid)
+
+
 def test_slice_sheet_empty_cell_is_skipped() -> None:
     a = np.asarray(sheet()).copy()
     a[300:500, 500:700] = np.median(a[:60, :60], axis=(0, 1))  # paper over the third character of row 2

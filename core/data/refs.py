@@ -876,6 +876,25 @@ def slice_sheet(pixels: np.ndarray, kind: str, text: str, grid: tuple[int, int] 
     return first
 
 
+GRID_LINE_INK = 0.5  # a cell line of a --grid may cross at most this share of the sheet's mean ink density
+
+
+def _check_grid_fits(ink: np.ndarray, rows: int, cols: int) -> None:
+    """Refuse a grid whose cell lines run through the writing rather than the paper between characters (a wrong
+    ROWSxCOLS would cut strokes apart and name every cell after the wrong character)."""
+    for axis, n, what in ((0, rows, "row"), (1, cols, "column")):
+        profile = ink.sum(axis=1 - axis).astype(np.float64)  # ink per line across the axis
+        mean = max(float(profile.mean()), 1e-9)
+        cell = len(profile) / n
+        band = max(1, int(cell * 0.04))
+        for k in range(1, n):
+            at = round(k * cell)
+            if profile[max(0, at - band):at + band + 1].mean() > GRID_LINE_INK * mean:
+                raise GlyphError(f"the writing does not fit a {rows}x{cols} grid: {what} line {k} of it runs through "
+                                 f"strokes, not the paper between characters; count the rows and columns on the "
+                                 f"sheet again (ROWSxCOLS), or leave out --grid")
+
+
 def _cut_sheet(pixels: np.ndarray, kind: str, chars: list[str], grid: tuple[int, int] | None, size: int, ink: str,
                margin: float, source: str) -> RefSet:
     """:func:`slice_sheet` with one reading of the ink (``auto`` decided once), after its checks."""
@@ -896,6 +915,7 @@ def _cut_sheet(pixels: np.ndarray, kind: str, chars: list[str], grid: tuple[int,
         # Equal cells over the ink area; each component goes to the cell holding its centre, so a stroke that
         # crosses a cell line stays whole.
         y0, x0, y1, x1 = box
+        _check_grid_fits(clean[y0:y1, x0:x1], rows, cols)
         ch, cw = (y1 - y0) / rows, (x1 - x0) / cols
         kept = ids - 1
         r = np.clip(((comps.cy[kept] - y0) // ch).astype(int), 0, rows - 1)
