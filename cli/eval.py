@@ -50,6 +50,7 @@ def evaluate(
     if not real or not fake:
         raise GlyphError("give both --real and --fake (folders, packed files, 'embedded' or run:RUN); "
                          "`glyph eval --list` lists the metrics")
+    _check_json(json_out)
     with closing(console.TaskBars()) as bars:
         result = glyph.evaluate(real, fake, metrics=metrics.split(",") if metrics else None, n=n, judge=judge,
                                 inception_weights=inception_weights, fid_resize=fid_resize,
@@ -129,6 +130,7 @@ def fewshot(
     """Few-shot imitation on held-out characters: a method beside the template-copy and nearest-reference baselines."""
     from glyph.eval.fewshot import run_fewshot
 
+    _check_json(json_out)
     counts = _int_list(refs, "--refs")
     with closing(console.TaskBars()) as bars:
         result = run_fewshot(data, method=method, weights=weights, refs=counts, splits=splits, per_writer=per_writer,
@@ -159,6 +161,8 @@ def restore(
     """Restoration of held-out glyphs under seeded damage: damaged input, template copy, restored, clean; with
     ink kept and invented, changed characters and how many of them the restorer's flags catch."""
     from glyph.eval.restore import run_restore
+
+    _check_json(json_out)
 
     with closing(console.TaskBars()) as bars:
         result = run_restore(data, method=method, weights=weights, splits=splits, per_writer=per_writer,
@@ -193,6 +197,14 @@ def _print_result(result: Any, json_out: Path | None) -> None:
         metrics, title = metrics[take:], None
     if json_out:
         _write_json(json_out, result.record())
+
+
+def _check_json(path: Path | None) -> None:
+    """``--json`` checked before the work: a folder, or a place that cannot be written, is one line now."""
+    if path is not None:
+        from glyph.paths import check_output_file
+
+        check_output_file(path, "--json")
 
 
 def _write_json(path: Path, record: dict) -> None:

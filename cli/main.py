@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import inspect
 import os
 import sys
@@ -94,6 +95,9 @@ def build_app() -> typer.Typer:
     return app
 
 
+_STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the CLI and turns errors into one line and an exit code.
 
@@ -108,6 +112,21 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         error("interrupted; files already written are complete, nothing half-written was left")
         sys.exit(130)
+    except OSError as e:
+        if os.environ.get("GLYPH_DEBUG"):
+            raise
+        if e.errno not in _STORAGE_ERRORS:
+            error(f"internal error ({type(e).__name__}: {e}); rerun with GLYPH_DEBUG=1 for details and please "
+                  f"report it")
+            sys.exit(1)
+        # Outputs are written to a temporary name and renamed (glyph.imageio.atomic_output): nothing half-written.
+        where = e.filename or "the output"
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            error(f"disk full while writing {where}; free some space (nothing half-written was left) and run it "
+                  f"again")
+        else:
+            error(f"cannot write {where}: {e.strerror}; choose a place you can write to")
+        sys.exit(1)
     except Exception as e:
         if os.environ.get("GLYPH_DEBUG"):
             raise

@@ -218,6 +218,10 @@ def test_odd_references_get_one_line_each_and_the_run_goes_on(capsys, tiny_run, 
     (["--refs", "{photos}", "--save-writer", "{tmp}/w"], "--save-writer keeps what --adapt learns"),
     (["--refs", "{photos}", "--writer", "{tmp}/w"], "--writer already holds an adapted hand"),
     (["--writer", "{tmp}"], "holds no saved writer"),
+    # outputs that cannot be written are refused before any work (not after a minute of adapting)
+    (["--refs", "{photos}", "--adapt", "--save-writer", "{photos}/书.jpg"], "is a file; give a folder"),
+    (["--refs", "{photos}", "--font", "{photos}/书.jpg/x.otf"], "is a file, not a folder"),
+    (["--refs", "{photos}", "--sheet", "{photos}"], "is a folder; give a file name"),
 ])
 def test_bad_writer_options_get_one_line(capsys, tiny_run, photos, tmp_path, args, message):
     args = [a.replace("{photos}", str(photos)).replace("{tmp}", str(tmp_path)) for a in args]

@@ -431,6 +431,8 @@ def test_counts_that_would_do_nothing_and_metrics_that_measure_nothing_exit_non_
     assert r.code == 1 and "--steps must be at least 1, got -1" in r.err
     r = run_glyph("eval", "--real", "embedded", "--fake", "embedded", "--metrics", "inception_fid")
     assert r.code == 1 and "nothing was measured (inception_fid:" in r.err and "Traceback" not in r.err
+    r = run_glyph("eval", "--real", "embedded", "--fake", "embedded", "--metrics", "l1", "--json", ".")
+    assert r.code == 1 and "--json . is a folder; give a file name" in r.err
 
 
 def test_damage_writes_every_pair_when_a_writer_has_two_samples_of_one_character(tmp_path):
@@ -448,3 +450,24 @@ def test_damage_writes_every_pair_when_a_writer_has_two_samples_of_one_character
     names = sorted(p.name for p in (tmp_path / "out" / "clean" / "w1").iterdir())
     assert result.pairs == 3 and names == ["九.png", "永.png", "永_2.png"]
     assert sorted(p.name for p in (tmp_path / "out" / "damaged" / "w1").iterdir()) == names
+
+
+@pytest.mark.parametrize(("code", "expected"), [(28, "disk full while writing /x/out.png"),
+                                                (30, "cannot write /x/out.png: Read-only file system")])
+def test_a_full_or_read_only_disk_is_one_line(monkeypatch, capsys, code, expected):
+    import errno
+    import os
+
+    import glyph.cli.main as cli_main
+
+    def app():
+        def run(**_kw):
+            raise OSError(code, os.strerror(code), "/x/out.png")
+        return run
+
+    monkeypatch.setattr(cli_main, "build_app", app)
+    with pytest.raises(SystemExit) as exit_:
+        cli_main.main(["anything"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and expected in err and "internal error" not in err
+    assert errno.ENOSPC == 28 and errno.EROFS == 30

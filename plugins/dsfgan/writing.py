@@ -128,7 +128,7 @@ class Writing:
         """Write characters in the hand of the writer whose samples are in --refs."""
         from glyph.data.charsets import load_charset
         from glyph.data.refs import NAMING_HINT
-        from glyph.paths import char_file_name, inside
+        from glyph.paths import char_file_name, check_output_dir, check_output_file, inside
 
         if writer is not None and (refs is not None or adapt or geometry):
             raise GlyphError("--writer already holds an adapted hand (and its measured geometry): give it alone, "
@@ -150,6 +150,14 @@ class Writing:
             # The glyphs are named after their characters, as the references are: they would replace them.
             raise GlyphError(f"--out {out} is the --refs folder; choose another folder so the references are not "
                              f"overwritten")
+        # Every output is checked before the work (a minute of adapting must not end in "cannot write").
+        check_output_dir(out, "--out", new=False)
+        if font is not None:
+            check_output_file(font, "--font")
+        if sheet is not None:
+            check_output_file(sheet, "--sheet", image=True)
+        if save_writer is not None:
+            check_output_dir(save_writer, "--save-writer")
         given = [x is not None for x in (text, charset, chars_file)]
         if sum(given) > 1:
             raise GlyphError("give only one of --text, --charset and --chars-file")
@@ -218,6 +226,10 @@ class Writing:
                              "their character)")
         if not 1 <= n_refs <= MAX_REFS:
             raise GlyphError(f"n_refs must be between 1 and {MAX_REFS}, got {n_refs}")
+        if save_writer is not None:
+            from glyph.paths import check_output_dir
+
+            check_output_dir(save_writer, "save_writer")
         ctx = ctx or RunContext(seed=seed)
         if seed is not None:
             ctx.seed = seed
