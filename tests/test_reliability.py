@@ -471,3 +471,36 @@ def test_a_full_or_read_only_disk_is_one_line(monkeypatch, capsys, code, expecte
     err = capsys.readouterr().err
     assert exit_.value.code == 1 and expected in err and "internal error" not in err
     assert errno.ENOSPC == 28 and errno.EROFS == 30
+
+
+@pytest.mark.parametrize(("damage", "message"), [("negative label", "holds a negative class (-3)"),
+                                                  ("no images", "holds no images"),
+                                                  ("five channels", "images have 5 channels")])
+def test_damaged_packed_files_are_refused_by_every_data_command(tmp_path, damage, message):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from glyph.data.packed import save_packed
+    from glyph.data.sources import open_dataset
+
+    from .conftest import run_glyph
+
+    good = tmp_path / "ok.safetensors"
+    save_packed(open_dataset("embedded").subset(slice(0, 20)), good)
+    with safe_open(str(good), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    if damage == "negative label":
+        tensors["label.char"] = tensors["label.char"].clone()
+        tensors["label.char"][0] = -3
+    elif damage == "no images":
+        tensors = {k: v[:0] for k, v in tensors.items()}
+    else:
+        tensors["images"] = tensors["images"].repeat(1, 5, 1, 1)
+    bad = tmp_path / "bad.safetensors"
+    save_file(tensors, str(bad), meta)
+    for args in (["damage", str(bad), "--out", str(tmp_path / "d")],
+                 ["show", str(bad), "--out", str(tmp_path / "s.png")],
+                 ["merge", str(bad), str(good), "--out", str(tmp_path / "m.safetensors")]):
+        r = run_glyph("data", *args)
+        assert r.code == 1 and message in r.err and "Traceback" not in r.err, (args, r.err)
+    assert not any((tmp_path / n).exists() for n in ("d", "s.png", "m.safetensors"))

@@ -79,12 +79,20 @@ def load_packed(path: str | Path) -> GlyphData:
     images = tensors["images"]
     if images.dtype != torch.uint8 or images.ndim != 4:
         raise GlyphError(f"{path}: images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+    if len(images) == 0:
+        raise GlyphError(f"{path}: the packed file holds no images; rebuild it from a dataset with images")
+    if images.shape[1] not in (1, 3):
+        raise GlyphError(f"{path}: images have {images.shape[1]} channels; glyph reads 1 (glyphs) or 3 (colour), "
+                         f"rebuild it with `glyph data pack`")
     labels = {k[len("label."):]: v for k, v in tensors.items() if k.startswith("label.")}
     classes = meta.get("classes", {})
     for key, col in labels.items():
         if col.numel() and key in classes and int(col.max()) >= len(classes[key]):
             raise GlyphError(f"{path}: label '{key}' refers to class {int(col.max())} of {len(classes[key])}; "
                              f"the file is inconsistent, rebuild it")
+        if col.numel() and not col.dtype.is_floating_point and int(col.min()) < 0:
+            raise GlyphError(f"{path}: label '{key}' holds a negative class ({int(col.min())}); the file is "
+                             f"inconsistent, rebuild it")
     try:
         return GlyphData(images, labels, classes, meta.get("meta", {}))
     except ValueError as e:
