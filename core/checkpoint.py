@@ -26,6 +26,7 @@ and taken over). Everything read back from a run folder is checked first: a dama
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -229,14 +230,27 @@ class RunDir:
         tmp = self.ckpt_root / f".tmp-{name}-{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
-        (tmp / "weights").mkdir(parents=True)
-        for part, sd in weights.items():
-            save_weights(tmp / "weights" / f"{part}.safetensors", sd)
-        for part, sd in ema.items():
-            save_weights(tmp / "weights" / f"{part}.ema.safetensors", sd)
-        save_state(tmp / "trainer.pt", state)
-        _fsync_dir(tmp / "weights")
-        _fsync_dir(tmp)
+        try:
+            (tmp / "weights").mkdir(parents=True)
+            for part, sd in weights.items():
+                save_weights(tmp / "weights" / f"{part}.safetensors", sd)
+            for part, sd in ema.items():
+                save_weights(tmp / "weights" / f"{part}.ema.safetensors", sd)
+            save_state(tmp / "trainer.pt", state)
+            _fsync_dir(tmp / "weights")
+            _fsync_dir(tmp)
+        except OSError as e:
+            # A full disk: nothing half-written stays behind, the previous checkpoint is untouched, and the
+            # message says how much room one checkpoint takes.
+            shutil.rmtree(tmp, ignore_errors=True)
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                need = sum(t.numel() * t.element_size() for sd in (*weights.values(), *ema.values())
+                           for t in sd.values())
+                kept = self.latest_checkpoint()
+                raise GlyphError(f"disk full at {self.ckpt_root}: a checkpoint needs about {need / 2**20:.0f} MB "
+                                 f"more; free some space and continue with --resume"
+                                 + (f" (the last good checkpoint, {kept.name}, is kept)" if kept else "")) from None
+            raise
         if final.exists():  # the same step saved again (e.g. an interrupt right after a save)
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -504,3 +504,26 @@ def test_damaged_packed_files_are_refused_by_every_data_command(tmp_path, damage
         r = run_glyph("data", *args)
         assert r.code == 1 and message in r.err and "Traceback" not in r.err, (args, r.err)
     assert not any((tmp_path / n).exists() for n in ("d", "s.png", "m.safetensors"))
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_last_good_checkpoint_and_leaves_no_temporary(tmp_path,
+                                                                                              monkeypatch):
+    import errno
+    import os
+
+    import torch
+
+    import glyph.checkpoint as ck
+
+    run = ck.RunDir(tmp_path / "run")
+    weights = {"G": {"w": torch.zeros(1024, 256)}}
+    run.save_checkpoint(1, weights, {}, {"step": 1})
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(ck, "save_state", full)
+    with pytest.raises(ck.GlyphError, match=r"disk full at .*about 1 MB more.*step-000001, is kept"):
+        run.save_checkpoint(2, weights, {}, {"step": 2})
+    assert run.latest_checkpoint().name == "step-000001"
+    assert not [p for p in run.ckpt_root.iterdir() if p.name.startswith(".tmp-")]
