@@ -527,3 +527,19 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_good_checkpoint_and_leav
         run.save_checkpoint(2, weights, {}, {"step": 2})
     assert run.latest_checkpoint().name == "step-000001"
     assert not [p for p in run.ckpt_root.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_damaged_stroke_files_are_left_out_and_named_not_a_traceback(tmp_path):
+    import json
+
+    from .conftest import run_glyph
+
+    good = [[[100, 800], [900, 800]], [[500, 900], [500, 100]]]  # a cross: two medians
+    for ch, body in (("十", {"medians": good}), ("一", {"medians": [good[0]]}), ("永", {"medians": "x"}),
+                     ("和", "{\"medians\":"), ("年", {"medians": [[[1, 2], [3]]]}), ("岁", {"medians": 5})):
+        text = body if isinstance(body, str) else json.dumps(body)
+        (tmp_path / f"{ch}.json").write_text(text, encoding="utf-8")
+    r = run_glyph("data", "synth", "--strokes", str(tmp_path), "--charset", "十一永和年岁", "--writers", "2",
+                  "--out", str(tmp_path / "syn.safetensors"))
+    assert r.code == 0, r.err
+    assert "skipped 4 of 6 characters with no stroke data" in r.err and "drew 4 glyphs" in r.err

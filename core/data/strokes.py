@@ -53,11 +53,18 @@ def read_medians(folder: Path, ch: str) -> list[np.ndarray] | None:
         return None
     try:
         medians = json.loads(file.read_text("utf-8"))["medians"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+    if not isinstance(medians, list):
+        return None  # a damaged file: treated as absent (the character is left out, not drawn wrong)
     out = []
     for m in medians:
-        a = np.asarray(m, dtype=np.float64).reshape(-1, 2)
+        try:
+            a = np.asarray(m, dtype=np.float64).reshape(-1, 2)
+        except (ValueError, TypeError):
+            return None
+        if not np.isfinite(a).all():
+            return None
         if len(a) == 0:
             continue
         a = np.column_stack([a[:, 0], 900.0 - a[:, 1]]) / 1024.0
