@@ -153,7 +153,9 @@ def load_state(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise GlyphError(f"trainer state {path} is corrupt or not glyph's ({str(e).splitlines()[0]})") from None
+        why = str(e).splitlines()[0].split(". ")[0][:120]
+        raise GlyphError(f"trainer state {path} is corrupt or not glyph's ({why}); remove that checkpoint folder "
+                         f"to resume from the one before it, or start the run again") from None
 
 
 class RunDir:
