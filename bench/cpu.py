@@ -108,12 +108,12 @@ def _references() -> tuple[Any, Any, str]:
 
     from glyph.data.refs import load_references
     from glyph.data.templates import template_glyphs
-    from glyph.plugins.dsfgan import adapt as A
+    from glyph.geometry import to_template_frame
     from glyph.resources import resolve_input
 
     refs = load_references(resolve_input("example:handwriting"), size=64)
     found = template_glyphs(list(refs.chars)).glyphs
-    images = A.reframe(torch.from_numpy(refs.images).unsqueeze(1))
+    images = to_template_frame(torch.from_numpy(refs.images).unsqueeze(1))
     templates = torch.from_numpy(np.stack([found[c] for c in refs.chars])).unsqueeze(1)
     return images, templates, "".join(refs.chars)
 

@@ -215,13 +215,13 @@ def train(method: str, data: str | Path | None = None, *, out: str | Path | None
     if resume:
         if not run.exists():
             raise GlyphError(f"--resume: {run_dir} holds no run; start one without --resume")
-        if run.never_saved():
-            raise GlyphError(f"--resume: the run in {run_dir} never reached its first checkpoint (its start failed "
-                             f"or was stopped), so there is nothing to continue; start it again without --resume")
         if preset or config or overrides or train_overrides or batch:
             raise GlyphError("a resumed run keeps its config; only --steps (to extend it), --device, --precision "
                              "and --minutes may change")
         saved = run.read_config(method, require=("config", "train", "data"))
+        if run.never_saved():
+            raise GlyphError(f"--resume: the run in {run_dir} never reached its first checkpoint (its start failed "
+                             f"or was stopped), so there is nothing to continue; start it again without --resume")
         cfg = apply_overrides(cls.Config(), saved["config"], f"{run_dir}/config.json")
         tcfg = train_config_from(saved["train"], f"{run_dir}/config.json (train table)")
         if steps is not None:

@@ -371,6 +371,15 @@ CASES: list[list[str]] = [
     ["data", "sheet", "{c}/sheet.png", "--text", "永和九年岁在癸/", "--out", "{o}/s", "--grid", "0x0"],
     ["data", "sheet", "{c}/sheet.png", "--text", "永和", "--out", "{o}/s", "--grid", "1000000x1000000"],
     ["data", "sheet", "{c}/sheet.png", "--text", "", "--out", "{o}/s"],
+    ["data", "sheet", "{c}/imgs/永.png", "--out", "{o}/s"],  # no --text: not a glyph writing sheet
+    ["data", "sheet", "{c}/sheet.png", "{c}/sheet.png", "--text", "永", "--out", "{o}/s"],
+    ["data", "sheet-template", "--n", "0", "--out", "{o}/s.pdf"],
+    ["data", "sheet-template", "--n", "64", "--out", "{o}/s.svg"],
+    ["data", "sheet-template", "--charset", "big5", "--out", "{o}/s.pdf"],
+    ["data", "sheet-template", "--out", "{c}/imgs"],
+    ["data", "geometry", "{c}/bad"],
+    ["data", "geometry", "{c}/imgs/永.png"],
+    ["data", "geometry", "{c}/no-such-folder"],
     *[["data", "sheet", f"{{c}}/imgs/{name}", "--text", "永", "--out", "{o}/s"] for name in (
         "春.png", "之.png", "初.jpg", "会.png", "loop.png", "fifo.png", "dev.png", "dir.png", "九.gif", "暮.png",
         "山.png")],
@@ -444,6 +453,7 @@ NUMBER_BASES: dict[str, list[str]] = {
     "data show": ["data", "show", "{c}/weights/tiny.safetensors", "--out", "{o}/s.png"],
     "data refs": ["data", "refs", "{c}/imgs", "--out", "{o}/r"],
     "data sheet": ["data", "sheet", "{c}/sheet.png", "--text", "永和九年岁在癸/", "--out", "{o}/s"],
+    "data sheet-template": ["data", "sheet-template", "--out", "{o}/s.pdf"],
     "data damage": ["data", "damage", "{c}/weights/tiny.safetensors", "--template-font", "none", "--out", "{o}/d"],
     "font build": ["font", "build", "{c}/imgs", "--name", "x", "--out", "{o}/f.otf"],
     "serve": ["serve", "--host", "not-an-address"],  # (--port 0 would serve: the bad host stops it first)

@@ -358,7 +358,7 @@ def _empty_glyph():
 def test_a_start_that_fails_leaves_no_run_folder_behind_and_a_stale_one_starts_over(tmp_path, monkeypatch):
     """A run whose first step fails (or that never reached its first checkpoint) is no dead end: a plain restart
     proceeds (with a note) and --resume says there is nothing to continue, never 'add --resume'."""
-    import json
+    import shutil
 
     import glyph
     from glyph.plugins.dcgan.method import DCGAN
@@ -373,9 +373,11 @@ def test_a_start_that_fails_leaves_no_run_folder_behind_and_a_stale_one_starts_o
         with pytest.raises(RuntimeError, match="first step fails"):
             glyph.train("dcgan", "embedded", out=run, preset="tiny", steps=2)
     assert not run.exists()  # made for this run, removed with what it held
-    run.mkdir()
+    # A run killed (SIGKILL, power cut) before its first checkpoint: its config and logs, no checkpoint, no weights.
+    glyph.train("dcgan", "embedded", out=run, preset="tiny", steps=1, train_overrides={"sample_every": 0})
+    shutil.rmtree(run / "checkpoints")
+    shutil.rmtree(run / "weights")
     (run / "keep.txt").write_text("mine")
-    (run / "config.json").write_text(json.dumps({"method": "dcgan", "config": {}, "train": {}, "data": {}}))
     with pytest.raises(glyph.GlyphError, match=r"never reached its first checkpoint.*without --resume"):
         glyph.train("dcgan", out=run, resume=True)
     notes: list[str] = []

@@ -168,8 +168,12 @@ def session_file(session: Session, rel: str) -> Path:
     parts = rel.split("/")
     if not rel or any(p in ("", ".", "..") or "\\" in p or p.startswith(".") for p in parts):
         raise GlyphError("no such file in this session")
-    path = (session.folder / rel).resolve()
-    root = session.folder.resolve()
-    if root not in path.parents or not path.is_file():
+    try:
+        path = (session.folder / rel).resolve()
+        root = session.folder.resolve()
+        found = root in path.parents and path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        found = False
+    if not found:
         raise GlyphError("no such file in this session")
     return path
