@@ -610,3 +610,14 @@ def test_two_uploads_at_once_keep_the_limits(tmp_path):
             assert all(r.status_code == 200 for r in replies)
     finally:
         running.stop()
+
+
+def test_writing_with_the_hands_geometry(client):
+    """'my slant and proportions': the habits are measured on the named references and said in the notes."""
+    client.delete("/api/refs")
+    client.post("/api/refs", files=hand_files())
+    job = wait(client, client.post("/api/write", json={"text": "永和", "geometry": True}).json())
+    assert job["status"] == "done", job
+    assert any("measured the hand on" in n for n in job["notes"]), job["notes"]
+    plain = wait(client, client.post("/api/write", json={"text": "永和"}).json())
+    assert not any("measured the hand on" in n for n in plain["notes"])

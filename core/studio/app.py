@@ -469,36 +469,42 @@ def _text_of(body: dict[str, Any], studio: Studio) -> str:
     return text
 
 
-def _refs_key(session: Session) -> str:
-    """Which references the session holds now (an adapted hand is reused only for the same ones)."""
-    return hashlib.sha256("|".join(sorted(r["digest"] for r in _refs(session))).encode()).hexdigest()[:32]
+def _refs_key(session: Session, geometry: bool = False) -> str:
+    """Which references the session holds now, and whether the hand's geometry was measured (an adapted hand is
+    reused only for the same ones and the same choice)."""
+    digests = "|".join(sorted(r["digest"] for r in _refs(session))) + ("|geometry" if geometry else "")
+    return hashlib.sha256(digests.encode()).hexdigest()[:32]
 
 
-def _saved_hand(session: Session) -> Path | None:
+def _saved_hand(session: Session, geometry: bool = False) -> Path | None:
     """The newest hand adapted to the session's current references (kept by an earlier write), if any."""
-    key = _refs_key(session)
+    key = _refs_key(session, geometry)
     kept = [p.parent for p in session.jobs.glob("*/hand/refs.key") if p.read_text() == key]
     return max(kept, key=lambda p: p.stat().st_mtime) if kept else None
 
 
-def _write_glyphs(studio: Studio, session: Session, text: str, adapt: bool, folder: Path, ctx: Any) -> dict[str, Any]:
+def _write_glyphs(studio: Studio, session: Session, text: str, adapt: bool, folder: Path, ctx: Any,
+                  geometry: bool = False) -> dict[str, Any]:
     """dsfgan writes ``text`` in the session's hand into ``folder/glyphs/`` (one PNG per character).
 
-    With ``adapt``, the adapted hand is kept in ``folder/hand/`` and a later job on the same references writes in
-    it at once (a whole charset after the text) instead of adapting again.
+    With ``adapt``, the adapted hand is kept in ``folder/hand/`` and a later job on the same references (and the
+    same ``geometry`` choice) writes in it at once (a whole charset after the text) instead of adapting again.
+    With ``geometry`` the hand's slant and proportions are measured on the named references and given to every
+    character.
     """
     from ..paths import char_file_name, inside
 
     hand = studio.models.get("dsfgan")
     names = {r["id"]: r["name"] for r in _refs(session)}
-    key = _refs_key(session)
-    saved = _saved_hand(session) if adapt else None
+    key = _refs_key(session, geometry)
+    saved = _saved_hand(session, geometry) if adapt else None
     keep = folder / "hand" if adapt and saved is None else None
     try:
         if saved is not None:
             glyphs = hand.write(None, text, writer=saved, ctx=ctx)
         else:
-            glyphs = hand.write(session.refs, text, n_refs=studio.limits.refs, adapt=adapt, save_writer=keep, ctx=ctx)
+            glyphs = hand.write(session.refs, text, n_refs=studio.limits.refs, adapt=adapt, save_writer=keep,
+                                geometry=geometry, ctx=ctx)
     finally:
         # The notes name the stored files (U+6C38_3.jpg); the visitor knows them by the names they uploaded, and
         # the studio's own folders are no business of theirs.
@@ -520,10 +526,11 @@ def _write_glyphs(studio: Studio, session: Session, text: str, adapt: bool, fold
 
 
 async def write(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
-    """POST /api/write {text, adapt}: a job writing the text in the session's hand (glyphs, preview, zip)."""
+    """POST /api/write {text, adapt, geometry}: a job writing the text in the session's hand (glyphs, preview,
+    zip)."""
     body = await _json(request)
     text = _text_of(body, studio)
-    adapt = bool(body.get("adapt"))
+    adapt, geometry = bool(body.get("adapt")), bool(body.get("geometry"))
     _need_refs(session)
     run, folder = _job_folder(session)
 
@@ -532,7 +539,7 @@ async def write(request: Request, studio: Studio, session: Session) -> dict[str,
         from ..paths import char_file_name
         from ..typeset import typeset_text
 
-        glyphs = _write_glyphs(studio, session, text, adapt, folder, ctx)
+        glyphs = _write_glyphs(studio, session, text, adapt, folder, ctx, geometry)
         write_image(folder / "preview.png", typeset_text(text, glyphs, columns=12))
         with zipfile.ZipFile(folder / "glyphs.zip", "w", zipfile.ZIP_DEFLATED) as zf:
             for p in sorted((folder / "glyphs").iterdir()):
@@ -564,7 +571,8 @@ def _font_file(family: str, charset: str = "") -> str:
 
 
 async def font(request: Request, studio: Studio, session: Session) -> dict[str, Any]:
-    """POST /api/font {name, run | charset, adapt}: a job building an OTF of a written text or a whole charset."""
+    """POST /api/font {name, run | charset, adapt, geometry}: a job building an OTF of a written text or a whole
+    charset."""
     from ..data.charsets import load_charset
 
     body = await _json(request)
@@ -578,7 +586,7 @@ async def font(request: Request, studio: Studio, session: Session) -> dict[str, 
         _need_refs(session)
     elif not (isinstance(source, str) and _RUN_ID.match(source) and (session.jobs / source / "glyphs").is_dir()):
         raise GlyphError("write a text first (the font holds its characters), or choose a whole charset")
-    adapt = bool(body.get("adapt"))
+    adapt, geometry = bool(body.get("adapt")), bool(body.get("geometry"))
     run, folder = _job_folder(session)
 
     def work(ctx: Any) -> dict[str, Any]:
@@ -586,7 +594,7 @@ async def font(request: Request, studio: Studio, session: Session) -> dict[str, 
 
         glyph_dir = session.jobs / str(source) / "glyphs"
         if charset:
-            _write_glyphs(studio, session, chars, adapt, folder, ctx)
+            _write_glyphs(studio, session, chars, adapt, folder, ctx, geometry)
             glyph_dir = folder / "glyphs"
         out = folder / _font_file(family, str(charset) if charset else "")
         report = build_font_from_folder(glyph_dir, out, family, ink="dark",

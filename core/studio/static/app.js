@@ -105,6 +105,9 @@ function showRefs(refs) {
   $("#adapt-hint").textContent = named ? `(learns from the ${named} named; about a minute on a 2-core CPU)`
     : "(needs references named after their character)";
   if (!named) $("#adapt").checked = false;
+  $("#geometry").disabled = named < 4;  // the habits are measured on 4 or more named references
+  $("#geometry-hint").textContent = named >= 4 ? "(measured on the named references)" : "(needs 4 named references)";
+  if (named < 4) $("#geometry").checked = false;
 }
 
 async function uploadRefs(files) {
@@ -156,7 +159,8 @@ async function writeText() {
   clearMessages();
   busy($("#write-go"), true);
   try {
-    await track(await api("POST", "/api/write", { text: $("#text").value, adapt: $("#adapt").checked }));
+    await track(await api("POST", "/api/write", { text: $("#text").value, adapt: $("#adapt").checked,
+                                                  geometry: $("#geometry").checked }));
   } catch (e) { sayError(e); } finally { busy($("#write-go"), false); }
 }
 
@@ -175,7 +179,8 @@ async function buildFont() {
   clearMessages();
   $("#font-done").hidden = true;
   const scope = $("#font-scope").value;
-  const body = { name: $("#font-name").value, run: lastRun, adapt: $("#adapt").checked };
+  const body = { name: $("#font-name").value, run: lastRun, adapt: $("#adapt").checked,
+                 geometry: $("#geometry").checked };
   if (scope) body.charset = scope;
   busy($("#font-go"), true);
   try { await track(await api("POST", "/api/font", body)); } catch (e) { sayError(e); } finally { busy($("#font-go"), false); }
