@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import inspect
 import os
+import signal
 import sys
+import threading
 
 import typer
 
@@ -95,6 +98,28 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _interrupts_once() -> None:
+    """Ctrl-C raises KeyboardInterrupt once; a second press while glyph cleans up (temporary files, worker pools)
+    only says so, so the cleanup and the closing line are never cut short; a third quits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    presses = 0
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            raise KeyboardInterrupt
+        if presses == 2:
+            error("stopping: cleaning up (press Ctrl-C once more to quit at once)")
+            return
+        os._exit(130)
+
+    with contextlib.suppress(ValueError, OSError):
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when an embedding program set one
+            signal.signal(signal.SIGINT, on_interrupt)
+
+
 _STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
@@ -104,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     Usage errors (unknown options, missing arguments) are Typer's: a message and exit code 2.
     A :class:`GlyphError` is the user's to fix: one red line, exit code 1.
     """
+    _interrupts_once()
     try:
         build_app()(args=argv, prog_name="glyph")
     except GlyphError as e:

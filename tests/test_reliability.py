@@ -545,3 +545,33 @@ def test_damaged_stroke_files_are_left_out_and_named_not_a_traceback(tmp_path):
                   "--out", str(tmp_path / "syn.safetensors"))
     assert r.code == 0, r.err
     assert "skipped 4 of 6 characters with no stroke data" in r.err and "drew 4 glyphs" in r.err
+
+
+def test_a_second_ctrl_c_during_cleanup_never_cuts_the_closing_line_short(tmp_path):
+    """Ctrl-C stops the command; a second one while it cleans up only says so; the command still ends with its
+    one line and exit code 130 (it used to exit without a word now and then)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "twice.py"
+    script.write_text(
+        "import os, signal, time\n"
+        "import glyph.cli.main as m\n"
+        "def app():\n"
+        "    def run(**_kw):\n"
+        "        try:\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "            time.sleep(5)\n"
+        "        finally:\n"
+        "            os.kill(os.getpid(), signal.SIGINT)  # the second press, in the middle of the cleanup\n"
+        "            time.sleep(0.3)\n"
+        "            open(os.environ['MARK'], 'w').write('cleaned up')\n"
+        "    return run\n"
+        "m.build_app = app\n"
+        "m.main(['x'])\n")
+    mark = tmp_path / "mark"
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "MARK": str(mark)})
+    assert r.returncode == 130, r.stderr
+    assert "stopping: cleaning up" in r.stderr and "interrupted" in r.stderr and "Traceback" not in r.stderr
+    assert mark.read_text() == "cleaned up"
