@@ -324,9 +324,9 @@ def export(run: str | Path, out: str | Path, *, half: bool = True, checkpoint: s
     src = RunDir(run)
     config = src.read_config()
     cls = get_registry().method(config["method"]).obj
-    dest = Path(out)
-    if dest.exists() and any(dest.iterdir()):
-        raise GlyphError(f"{out} exists and is not empty; choose a new folder")
+    from .paths import check_output_dir
+
+    dest = check_output_dir(out, "--out")  # a file, a non-empty folder or no permission: said before any work
     ckpt = None
     if checkpoint == "best":
         ckpt = src.best_checkpoint()

@@ -119,7 +119,7 @@ def test_export_and_load_for_run_are_what_glyph_export_and_glyph_run_call(tmp_pa
     done = export(run, tmp_path / "slim")
     assert (done.method, done.parts, done.files[-1].name) == ("dcgan", ("G",), "config.json")
     assert done.megabytes > 0 and len(load_for_run("dcgan", done.out, device="cpu").sample(1)) == 1
-    for call, message in [(lambda: export(run, tmp_path / "slim"), "not empty"),
+    for call, message in [(lambda: export(run, tmp_path / "slim"), "not an empty folder"),
                           (lambda: export(run, tmp_path / "b", checkpoint="best"), "no best checkpoint"),
                           (lambda: load_for_run("dcgan", run, preset="tiny"), "--preset applies to training"),
                           (lambda: load_for_run("filter", preset="nope"), "no preset 'nope'")]:
