@@ -318,7 +318,7 @@ def test_refs_means_one_thing_and_runs_with_the_old_training_name_still_load():
 
     assert apply_overrides(Config(), {"refs": [1, 2]}, "old run").ref_counts == (1, 2)
     shipped = json.loads((DSFGAN.shipped_weights() / "config.json").read_text())["config"]
-    assert "refs" in shipped  # written before the rename: loads through Config.renamed_fields
+    assert "ref_counts" in shipped and "refs" not in shipped  # v2 was written after the rename
     assert not hasattr(Config(), "refs")
 
 
@@ -363,3 +363,22 @@ def test_writer_geometry_warps_a_writers_references_targets_and_templates_alike(
     m.config.warp_share = 1.5
     with pytest.raises(GlyphError, match=r"warp_share must be 0\.\.1"):
         m.config.validate()
+
+
+def test_init_from_is_read_when_training_starts_not_when_a_run_is_loaded(tmp_path):
+    """A run fine-tuned from a folder that is gone later still loads to write; training starts from its weights."""
+    import dataclasses
+
+    import glyph
+    from glyph.plugins.dsfgan.method import DSFGAN
+
+    shipped = glyph.load("dsfgan", device="cpu")
+    gone = DSFGAN(dataclasses.replace(shipped.config, init_from=str(tmp_path / "gone")))
+    gone.build()  # no error: nothing reads init_from yet
+    with pytest.raises(glyph.GlyphError, match="no such run or export folder"):
+        gone.configure_optimizers()
+    tuned = DSFGAN(dataclasses.replace(shipped.config, init_from="shipped"))
+    tuned.build()
+    tuned.configure_optimizers()
+    name, p = next(iter(tuned.nets["G"].state_dict().items()))
+    assert torch.allclose(p.float(), shipped.nets["G"].state_dict()[name].float(), atol=1e-3)

@@ -169,8 +169,6 @@ class DSFGAN(Writing, Adapting, Method):
             "D": Discriminator(tuple(c.d_widths)),
             "R": Recognizer(len(self.rec_chars)),
         }
-        if c.init_from:
-            self._init_generator(c.init_from)
         return self.nets
 
     def _init_generator(self, source: str) -> None:
@@ -193,6 +191,10 @@ class DSFGAN(Writing, Adapting, Method):
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
+        # Only training asks for optimisers: a run loaded to write (whose init_from folder may be long gone) never
+        # reads it, and a resumed run's checkpoint replaces it right after.
+        if c.init_from:
+            self._init_generator(c.init_from)
         betas = (float(c.betas[0]), float(c.betas[1]))
         rec = torch.optim.AdamW(self.nets["R"].parameters(), lr=c.rec_lr, weight_decay=0.05)
         from glyph.trainer import warmup_cosine
