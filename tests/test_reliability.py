@@ -570,8 +570,12 @@ def test_a_second_ctrl_c_during_cleanup_never_cuts_the_closing_line_short(tmp_pa
         "m.build_app = app\n"
         "m.main(['x'])\n")
     mark = tmp_path / "mark"
+    import signal
+
+    # A shell's background job (CI) inherits SIGINT ignored; a terminal's Ctrl-C reaches a process that has it.
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "MARK": str(mark)})
+                       env={**os.environ, "MARK": str(mark)},
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert r.returncode == 130, r.stderr
     assert "stopping: cleaning up" in r.stderr and "interrupted" in r.stderr and "Traceback" not in r.stderr
     assert mark.read_text() == "cleaned up"
