@@ -128,13 +128,18 @@ def shaped(e: Episode) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
             {"slant": fit.slant, "aspect": fit.aspect, "rotation": fit.rotation})
 
 
-def habit_errors(templates: torch.Tensor, generated: torch.Tensor, truth: torch.Tensor) -> tuple[float, float]:
+def habit_errors(templates: torch.Tensor, generated: torch.Tensor, truth: torch.Tensor | Any) -> tuple[float, float]:
     """How far an output's geometry is from the writer's: the slant (degrees) and aspect (relative) fitted on up to
-    ``HABIT_GLYPHS`` generated glyphs against their templates, compared with the same fit on the true glyphs."""
+    ``HABIT_GLYPHS`` generated glyphs against their templates, compared with the same fit on the true glyphs.
+
+    :param truth: the true glyphs, or their fit already made (a ``GeometryFit``: every system of a row set is
+        compared with the same truth, which is fitted once).
+    """
     from ..geometry import measure
 
     n = min(HABIT_GLYPHS, len(templates))
-    out, real = measure(templates[:n], generated[:n]), measure(templates[:n], truth[:n])
+    real = measure(templates[:n], truth[:n]) if isinstance(truth, torch.Tensor) else truth
+    out = measure(templates[:n], generated[:n])
     return abs(out.slant - real.slant), abs(out.aspect / real.aspect - 1)
 
 
@@ -359,12 +364,13 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
                         result.written.append(target)
                 # Given habits, the judge reads the true glyphs less well too: their own row is the bar to compare with.
                 systems = [*mine, *(BASELINES if baselines else ()), *((TRUTH,) if habits else ())]
+                truth_fits: list[Any] = []  # each writer's true geometry, fitted once for all systems
                 for i, system in enumerate(systems):
                     if progress is not None:
                         progress(f"{name}, {k} reference(s): measuring", i, len(systems))
                     results, skipped = run_metrics(sets["real"], sets[system], names, ectx)
                     if shape_columns:
-                        results.update(_shape_errors(eps, sets, system))
+                        results.update(_shape_errors(eps, sets, system, truth_fits))
                     label = labels.get(system, system)
                     timing = {key: sets[system].meta[key] for key in ("seconds_per_writer", "adaptation")
                               if key in sets[system].meta}
@@ -382,12 +388,19 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
     return result
 
 
-def _shape_errors(eps: list[Episode], sets: dict[str, GlyphData], system: str) -> dict[str, float]:
-    """Mean over writers of :func:`habit_errors` for one system's set."""
+def _shape_errors(eps: list[Episode], sets: dict[str, GlyphData], system: str, truth_fits: list[Any]
+                  ) -> dict[str, float]:
+    """Mean over writers of :func:`habit_errors` for one system's set; ``truth_fits`` is filled on the first call
+    and reused by the next systems."""
+    from ..geometry import measure
+
     slant, aspect, start = [], [], 0
-    for e in eps:
+    for i, e in enumerate(eps):
         n = len(e.targets)
-        a, b = habit_errors(e.templates, sets[system].images[start:start + n], sets["real"].images[start:start + n])
+        if len(truth_fits) <= i:
+            m = min(HABIT_GLYPHS, n)
+            truth_fits.append(measure(e.templates[:m], sets["real"].images[start:start + m]))
+        a, b = habit_errors(e.templates, sets[system].images[start:start + n], truth_fits[i])
         slant.append(a)
         aspect.append(b)
         start += n
