@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from glyph.errors import one_line
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -27,12 +29,12 @@ STATE = State()
 
 def error(message: str) -> None:
     """Print one red error line on stderr."""
-    err.print(f"[bold red]error:[/] [red]{escape(message)}[/]")
+    err.print(f"[bold red]error:[/] [red]{escape(one_line(message))}[/]")
 
 
 def warn(message: str) -> None:
     """Print one yellow warning line on stderr (shown even with --quiet)."""
-    err.print(f"[yellow]warning:[/] {escape(message)}")
+    err.print(f"[yellow]warning:[/] {escape(one_line(message))}")
 
 
 def info(message: str) -> None:

@@ -10,6 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# The property tests and fuzzers try the same examples on every run, so that a CI run's verdict is reproducible;
+# `pytest --hypothesis-profile explore` draws new ones (run it when you change what they cover, and keep what it finds
+# as an example or a test).
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -47,6 +47,18 @@ def test_unknown_method_gets_did_you_mean(glyph):
         ]
 
 
+def test_an_error_that_quotes_a_newline_or_a_bidi_override_stays_one_honest_line(glyph):
+    from glyph.errors import one_line
+
+    assert one_line("ok 永 (x)") == "ok 永 (x)"
+    assert one_line("a\nb\tc\u202ed\x00") == "a\\nb\\tc\\u202ed\\x00"
+    r = glyph("run", "fl\niter")
+    assert r.code == 1
+    assert r.err.strip().splitlines() == [
+        "error: unknown method 'fl\\niter' (did you mean 'filter'?); see `glyph list` for the installed methods"
+    ]
+
+
 def test_usage_errors_exit_2(glyph):
     assert glyph("run", "filter").code == 2  # required options missing
     assert glyph("list", "--nope").code == 2

@@ -10,7 +10,7 @@ import json
 import struct
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from glyph.errors import GlyphError
@@ -75,6 +75,8 @@ def test_multipart_uploads_answer_every_form_without_a_server_error(client, fiel
                              "/api/methods/{}/card", "/sheet-{}.pdf"]), ident=IDS,
        method=st.sampled_from(["GET", "POST", "DELETE"]),
        origin=st.sampled_from([None, "http://127.0.0.1:8000", "http://evil.example", "null", ""]))
+@example(path="/api/methods/{}/card", ident="\n", method="GET", origin=None)  # the error quoted the newline
+@example(path="/api/methods/{}/card", ident="a\u202eb", method="GET", origin=None)
 def test_ids_paths_and_origins_never_reach_a_server_error(client, path, ident, method, origin):
     from urllib.parse import quote
 

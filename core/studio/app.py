@@ -32,7 +32,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..errors import GlyphError
+from ..errors import GlyphError, one_line
 from .jobs import JobQueue, Models
 from .sessions import Session, Sessions, StudioBusy, session_file
 from .uploads import Limits, UploadError, display_name, read_checked, save_upload, size_text
@@ -96,11 +96,11 @@ def _api(handler: Handler, create: bool = False) -> Callable[[Request], Awaitabl
             response = JSONResponse({"error": f"the upload is larger than {size_text(studio.limits.request_bytes)}; "
                                               f"send fewer or smaller files"}, status_code=413)
         except StudioBusy as e:
-            response = JSONResponse({"error": str(e)}, status_code=503)
+            response = JSONResponse({"error": one_line(str(e))}, status_code=503)
         except UploadError as e:
-            response = JSONResponse({"error": str(e)}, status_code=422)
+            response = JSONResponse({"error": one_line(str(e))}, status_code=422)
         except GlyphError as e:
-            response = JSONResponse({"error": str(e)}, status_code=400)
+            response = JSONResponse({"error": one_line(str(e))}, status_code=400)
         except HTTPException as e:  # Starlette's form parser: too many files or fields, a malformed body
             response = JSONResponse({"error": f"the upload could not be read ({e.detail}); send at most "
                                               f"{studio.limits.files} images at a time from the page"},
@@ -168,7 +168,7 @@ async def files(request: Request) -> Response:
             raise GlyphError("no such file in this session")
         path = session_file(session, request.path_params["rel"])
     except GlyphError as e:
-        return JSONResponse({"error": str(e)}, status_code=404)
+        return JSONResponse({"error": one_line(str(e))}, status_code=404)
     name = request.query_params.get("name")
     if request.query_params.get("download") and name:
         return FileResponse(path, filename=display_name(name), headers={"Cache-Control": "no-store"})
@@ -803,7 +803,7 @@ class Guard:
 
 
 async def _refuse(send: Any, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
+    body = json.dumps({"error": one_line(message)}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

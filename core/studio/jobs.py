@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Cancelled, GlyphError
+from ..errors import Cancelled, GlyphError, one_line
 from ..method import RunContext
 
 log = logging.getLogger("glyph.studio")
@@ -190,7 +190,7 @@ class JobQueue:
         except Cancelled:
             status = "cancelled"
         except GlyphError as e:
-            status, job.error = "failed", str(e)
+            status, job.error = "failed", one_line(str(e))
         except MemoryError:
             status, job.error = "failed", "out of memory; try a shorter text or fewer images"
         except Exception as e:  # a bug must not take the studio down: the page gets a line, the log the trace
