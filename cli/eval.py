@@ -124,6 +124,9 @@ def fewshot(
     geometry: bool = typer.Option(False, help="also measure the method after the geometry stage: each writer's "
                                   "slant, aspect and rotation measured on its references and given to the templates "
                                   "(rows '+geometry')"),
+    calibrate: bool = typer.Option(True, help="with --geometry: calibrate the habits through the method's generator "
+                                   "(what it writes of the references' characters), as `glyph run dsfgan --geometry` "
+                                   "does"),
     habits: bool = typer.Option(False, help="give every writer random handwriting habits first (lean, aspect, turn, "
                                 "size, proportions; references and true glyphs alike): hands that lean and stretch"),
 ) -> None:
@@ -137,7 +140,7 @@ def fewshot(
                              metrics=metrics, baselines=baselines, adapt=adapt, adapt_seconds=adapt_seconds,
                              adapt_steps=adapt_steps, template=template, pictures=pictures, judge=judge,
                              device=console.STATE.device, seed=console.STATE.seed, progress=bars,
-                             geometry=geometry, habits=habits)
+                             geometry=geometry, habits=habits, calibrate=calibrate)
     _print_result(result, json_out)
 
 

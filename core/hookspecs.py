@@ -99,5 +99,7 @@ def glyph_train_end(run, step, reason):
     :param run: the :class:`glyph.RunInfo` of this run.
     :param step: the last step completed.
     :param reason: ``"finished"``, ``"interrupted"`` (Ctrl-C), ``"budget"`` (the ``--minutes``
-        wall-clock budget ran out) or ``"diverged"`` (non-finite losses).
+        wall-clock budget ran out), ``"diverged"`` (non-finite losses) or ``"failed"`` (an error stopped it; it
+        goes on to the caller after this hook, and a run that never saved is then removed: close what you
+        opened in the run folder).
     """

@@ -506,6 +506,12 @@ class Trainer:
                     if over:
                         reason = "budget"
                         break
+        except BaseException:
+            # Plugins close what they opened in the run folder (TensorBoard's writer and its thread) before the
+            # error goes on and a run that never saved is removed under them.
+            with contextlib.suppress(Exception):
+                self._notify("glyph_train_end", step=self.step_no, reason="failed")
+            raise
         finally:
             progress.close()
         if reason == "diverged":

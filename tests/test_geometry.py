@@ -157,6 +157,29 @@ def test_a_writers_habits_are_measured_on_references_named_after_their_character
         measure_writer(refs[:3], list(chars[:2]))
 
 
+def test_calibration_takes_out_the_lean_a_generator_adds_of_its_own():
+    """A stand-in generator that leans whatever it writes 4 degrees further right (as a style branch reading a lean
+    from the references does): given the measured 8 degrees it writes about 12; calibrated, the templates are given
+    about 4 and the written glyphs lean about 8, the writer's. A generator that follows exactly is left alone."""
+    from glyph.geometry import GeometryFit, calibrate
+
+    templates = _templates("永和九年")
+    fit = GeometryFit(slant=8.0, aspect=1.0, rotation=0.0, scale=1.0, shift_x=0.0, shift_y=0.0, residual=0.0,
+                      residual_identity=1.0, samples=4)
+
+    def leaning(t: torch.Tensor) -> torch.Tensor:
+        more = Geometry.identity(len(t))
+        more.slant = torch.full((len(t),), 4.0)
+        return warp(t, more, paper=0.0)
+
+    given, report = calibrate(fit, leaning, templates)
+    assert abs(given.slant - 4.0) <= 1.5
+    assert report["mismatch_after"] < report["mismatch_before"]
+    assert abs(report["written_slant_before"] - 12.0) <= 1.5 and abs(report["written_slant_after"] - 8.0) <= 1.5
+    faithful, report = calibrate(fit, lambda t: t, templates)
+    assert abs(faithful.slant - fit.slant) <= 1.5 and abs(report["written_slant_before"] - 8.0) <= 1.5
+
+
 def test_glyph_data_geometry_reports_a_hands_habits_and_refuses_too_few(tmp_path):
     import json
 

@@ -389,6 +389,34 @@ def test_a_start_that_fails_leaves_no_run_folder_behind_and_a_stale_one_starts_o
         glyph.train("dcgan", "embedded", out=run, preset="tiny")
 
 
+def _trainable() -> list[str]:
+    from glyph.loader import get_registry
+    from glyph.registry import method_rows
+
+    return sorted(row["name"] for row in method_rows(get_registry()) if row["trainable"] and row["builtin"])
+
+
+@pytest.mark.parametrize("method", _trainable())
+def test_every_trainable_methods_failed_first_step_leaves_nothing_behind(tmp_path, monkeypatch, method):
+    """Whatever a method builds before its first step (networks, optimisers, data, samples), a first step that
+    fails leaves no run folder (the next start is a plain one) and no plugin holding files in it: they hear
+    glyph_train_end with reason 'failed'."""
+    import glyph
+    from glyph.loader import get_registry
+
+    def broken(self, batch, step, trainer):
+        raise RuntimeError("the first step fails")
+
+    monkeypatch.setattr(get_registry().method(method).obj, "train_step", broken)
+    run = tmp_path / "runs" / method
+    with pytest.raises(RuntimeError, match="first step fails"):
+        glyph.train(method, "embedded", out=run, preset="tiny", steps=2)
+    assert not run.exists() and (tmp_path / "runs").exists()  # only what this run made is removed
+    from glyph import tensorboard
+
+    assert not tensorboard._writers  # told the run failed, the TensorBoard writer closed before its folder went
+
+
 @pytest.mark.parametrize(("method", "setting", "message"), [
     ("dcgan", "diffaugment=sparkle", "unknown part 'sparkle'"),
     ("dcgan", "z_dim=0", "must be positive"),

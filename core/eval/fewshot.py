@@ -113,19 +113,23 @@ def truth_of(data: GlyphData, e: Episode) -> torch.Tensor:
     return e.truth if e.truth is not None else data.images[e.targets].cpu()
 
 
-def shaped(e: Episode) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+def shaped(e: Episode, write: Callable[[torch.Tensor], torch.Tensor] | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
     """The geometry stage for one writer: its habits measured on the references against their templates
-    (:func:`glyph.geometry.measure`, clamped to handwriting's range) and given to every template; with fewer than
-    ``MIN_SAMPLES`` references, the templates as they are. Returns the templates, the references' templates and
-    the measured habits."""
-    from ..geometry import MIN_SAMPLES, measure, warp
+    (:func:`glyph.geometry.measure`, clamped to handwriting's range; with ``write``, the method's generator from
+    templates to glyphs, calibrated through it: :func:`glyph.geometry.calibrate`) and given to every template; with
+    fewer than ``MIN_SAMPLES`` references, the templates as they are. Returns the templates, the references'
+    templates and the measured habits."""
+    from ..geometry import MIN_SAMPLES, calibrate, measure, warp
 
     if len(e.refs) < MIN_SAMPLES:
         return e.templates, e.ref_templates, {}
-    fit = measure(e.ref_templates, e.refs).within()
-    return (warp(e.templates, fit.geometry(len(e.templates)), paper=0.0),
-            warp(e.ref_templates, fit.geometry(len(e.ref_templates)), paper=0.0),
-            {"slant": fit.slant, "aspect": fit.aspect, "rotation": fit.rotation})
+    fit = measure(e.ref_templates, e.refs)
+    given, report = calibrate(fit, write, e.ref_templates) if write is not None else (fit.within(), {})
+    return (warp(e.templates, given.geometry(len(e.templates)), paper=0.0),
+            warp(e.ref_templates, given.geometry(len(e.ref_templates)), paper=0.0),
+            {"slant": fit.slant, "aspect": fit.aspect, "rotation": fit.rotation, "given_slant": given.slant,
+             **report})
 
 
 def habit_errors(templates: torch.Tensor, generated: torch.Tensor, truth: torch.Tensor | Any) -> tuple[float, float]:
@@ -165,7 +169,7 @@ def _as_uint8(images: torch.Tensor) -> torch.Tensor:
 def imitate(eps: list[Episode], generate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
             adapt: Any | None = None, adapt_options: dict[str, Any] | None = None,
             progress: Callable[[int, int], None] | None = None,
-            geometry: bool = False) -> tuple[torch.Tensor, list[float], list[dict[str, float]]]:
+            geometry: bool = False, calibrate: bool = True) -> tuple[torch.Tensor, list[float], list[dict[str, float]]]:
     """Each episode's glyphs from ``generate(refs, templates)``, with the wall time each writer took.
 
     :param adapt: a model with ``adapt`` and ``reset_adaptation``: before each writer it is adapted to the writer's
@@ -174,6 +178,7 @@ def imitate(eps: list[Episode], generate: Callable[[torch.Tensor, torch.Tensor],
     :param progress: called as ``progress(i, n)`` before writer ``i`` of ``n``.
     :param geometry: the geometry stage first (:func:`shaped`): the templates (and, adapting, the references'
         templates) given the habits measured on the writer's references; the habits join the reports.
+    :param calibrate: the geometry stage calibrates the habits through ``generate`` (before any adaptation).
     :returns: uint8 glyphs in episode order, seconds per writer (adapting and generating), adapt's (or the
         geometry stage's) reports.
     """
@@ -184,7 +189,8 @@ def imitate(eps: list[Episode], generate: Callable[[torch.Tensor, torch.Tensor],
         if progress is not None:
             progress(i, len(eps))
         start = time.perf_counter()
-        templates, ref_templates, habits = shaped(e) if geometry else (e.templates, e.ref_templates, {})
+        templates, ref_templates, habits = (shaped(e, partial(generate, e.refs) if calibrate else None) if geometry
+                                            else (e.templates, e.ref_templates, {}))
         if adapt is None:
             images.append(_as_uint8(generate(e.refs, templates)))
             if geometry:
@@ -208,7 +214,7 @@ def _mean_report(reports: list[dict[str, float]]) -> dict[str, float]:
 def build_sets(data: GlyphData, eps: list[Episode], generate: Any | None, *, adapt: Any | None = None,
                adapt_options: dict[str, Any] | None = None,
                progress: Callable[[str, int, int], None] | None = None,
-               geometry: bool = False) -> dict[str, GlyphData]:
+               geometry: bool = False, calibrate: bool = True) -> dict[str, GlyphData]:
     """Real targets, the baselines' outputs and (when ``generate`` is given) the method's, as labelled sets.
 
     The method's set is ``"method"``; with ``adapt`` (a model with ``stylize``, ``adapt`` and ``reset_adaptation``)
@@ -238,7 +244,7 @@ def build_sets(data: GlyphData, eps: list[Episode], generate: Any | None, *, ada
     for name, fn, adapter, shape in runs:
         tell = None if progress is None else partial(progress, name)
         images, seconds, reports = imitate(eps, fn, adapt=adapter, adapt_options=adapt_options, progress=tell,
-                                           geometry=shape)
+                                           geometry=shape, calibrate=calibrate)
         extra: dict[str, Any] = {"seconds_per_writer": sum(seconds) / len(seconds)}
         if adapter is not None or shape:
             extra["adaptation"] = _mean_report(reports)
@@ -279,7 +285,7 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
                 adapt_steps: int | None = None, template: str | None = None, pictures: str | Path | None = None,
                 judge: str | Path | None = None, device: str = "auto", seed: int | None = None,
                 progress: Callable[[str, int, int], None] | None = None, geometry: bool = False,
-                habits: bool = False) -> ProtocolResult:
+                habits: bool = False, calibrate: bool = True) -> ProtocolResult:
     """Measure few-shot imitation on held-out characters; ``glyph eval fewshot`` is this call.
 
     For each split and reference count, the method writes every writer's held-out characters from ``k`` of its
@@ -294,6 +300,9 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
     :param geometry: also measure the method after the geometry stage (rows ``METHOD +geometry``, and
         ``METHOD +adapt +geometry`` with ``adapt``): each writer's habits measured on its references and given to
         the templates first (:func:`shaped`).
+    :param calibrate: the geometry stage calibrates the habits through the method's generator
+        (:func:`glyph.geometry.calibrate`), as ``glyph run dsfgan --geometry`` does; False gives the measured habits
+        as they are.
     :param habits: give every writer random handwriting habits first (:func:`give_habits`: references and true
         glyphs alike), the evaluation set of hands that lean and stretch. With ``geometry`` or ``habits`` the
         rows gain the output's slant and aspect errors against the true glyphs' (:func:`habit_errors`).
@@ -350,7 +359,7 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
                         progress(f"{name}, {k} reference(s): {labels[system]}", i, n)
 
                 sets = build_sets(dataset, eps, model.stylize, adapt=model if adapt else None, adapt_options=options,
-                                  progress=tell, geometry=geometry)
+                                  progress=tell, geometry=geometry, calibrate=calibrate)
                 mine = [METHOD, *((ADAPTED,) if adapt else ())]
                 mine += [SHAPED, *((ADAPTED_SHAPED,) if adapt else ())] if geometry else []
                 if pictures is not None:
@@ -378,30 +387,44 @@ def run_fewshot(data: str | Path, *, method: str = "dsfgan", weights: str | Path
                                         "writers": len(eps), "glyphs": len(sets[system]), **results, **timing,
                                         "skipped": skipped})
                     seconds = timing.get("seconds_per_writer")
-                    shape_cells = [f"{results['slant_err']:.1f}°", f"{results['aspect_err']:.1%}"] \
+                    shape_cells = ["-" if results["slant_err"] is None else f"{results['slant_err']:.1f}°",
+                                   "-" if results["aspect_err"] is None else f"{results['aspect_err']:.1%}"] \
                         if shape_columns else []
                     result.cells.append([name, str(k), label, *(number(results.get(m)) for m in names),
                                          *shape_cells, "-" if seconds is None else f"{seconds:.2f}"])
     result.protocol = {"data": str(data), "fingerprint": dataset.fingerprint(), "weights": str(folder),
                        "template": template, "per_writer": per_writer, "seed": seed, "judge": ectx.judge.hash,
-                       "adapt": options if adapt else None, "geometry": geometry, "habits": habits}
+                       "adapt": options if adapt else None, "geometry": geometry, "habits": habits,
+                       "calibrate": calibrate if geometry else None}
     return result
 
 
 def _shape_errors(eps: list[Episode], sets: dict[str, GlyphData], system: str, truth_fits: list[Any]
-                  ) -> dict[str, float]:
+                  ) -> dict[str, float | None]:
     """Mean over writers of :func:`habit_errors` for one system's set; ``truth_fits`` is filled on the first call
-    and reused by the next systems."""
+    and reused by the next systems.
+
+    For the true glyphs themselves the errors are those of the writer's *next* ``HABIT_GLYPHS`` glyphs against the
+    first ones': how much two sets of one writer's own glyphs disagree, the floor below which a system's error
+    says nothing (writers with too few glyphs for a second set are left out of that row)."""
     from ..geometry import measure
 
     slant, aspect, start = [], [], 0
     for i, e in enumerate(eps):
         n = len(e.targets)
+        m = min(HABIT_GLYPHS, n)
         if len(truth_fits) <= i:
-            m = min(HABIT_GLYPHS, n)
             truth_fits.append(measure(e.templates[:m], sets["real"].images[start:start + m]))
-        a, b = habit_errors(e.templates, sets[system].images[start:start + n], truth_fits[i])
-        slant.append(a)
-        aspect.append(b)
+        if system != TRUTH:
+            errors = habit_errors(e.templates, sets[system].images[start:start + n], truth_fits[i])
+        elif n >= 2 * m:
+            errors = habit_errors(e.templates[m:2 * m], sets[system].images[start + m:start + 2 * m], truth_fits[i])
+        else:
+            errors = None
+        if errors is not None:
+            slant.append(errors[0])
+            aspect.append(errors[1])
         start += n
+    if not slant:
+        return {"slant_err": None, "aspect_err": None}
     return {"slant_err": sum(slant) / len(slant), "aspect_err": sum(aspect) / len(aspect)}

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 DEMO_TEXT = "永和九年，岁在癸丑，暮春之初，会于会稽山阴之兰亭。"
 MAX_REFS = 64  # references the style encoder reads at most (--n-refs)
+CALIBRATE_SAMPLES = 64  # named samples the geometry is measured and calibrated on (more change it little)
 MAX_SAMPLES = 512  # named samples --adapt and --geometry learn from at most (a few 300-character sheets)
 RECOMMENDED = (4, 16)
 
@@ -274,7 +275,7 @@ class Writing:
         else:
             samples, chars, style_rows = self._references(ctx, str(refs), n_refs)
             if geometry:
-                habits = self._measure_geometry(ctx, samples, chars)
+                habits = self._measure_geometry(ctx, samples, chars, samples[style_rows])
             if adapt:
                 self._adapt_to(ctx, samples, chars, save_writer, habits)
             images = samples[style_rows]
@@ -294,25 +295,34 @@ class Writing:
         ctx.report.numbers["references"] = float(len(images))
         return dict(zip(todo, shown, strict=True))
 
-    def _measure_geometry(self, ctx: RunContext, images: torch.Tensor, chars: list[str]) -> GeometryFit | None:
+    def _measure_geometry(self, ctx: RunContext, images: torch.Tensor, chars: list[str], style: torch.Tensor
+                          ) -> GeometryFit | None:
         """``--geometry``: the writer's habits measured on the named references, clamped into the range the
-        generator learned to follow (``warp_strength``); None, with a note, when too few references are named."""
-        from glyph.geometry import MIN_SAMPLES, measure_writer
+        generator learned to follow (``warp_strength``) and calibrated through it (:func:`glyph.geometry.calibrate`:
+        the habits it is given are corrected by what it wrote of the references' characters, in the style of
+        ``style``); None, with a note, when too few references are named."""
+        from glyph.geometry import MIN_SAMPLES, calibrate, measure, named_pairs
 
-        fit = measure_writer(images, chars)
-        if fit is None:
+        pairs = named_pairs(images, chars)
+        if pairs is None:
             ctx.note(f"--geometry needs at least {MIN_SAMPLES} references named after their character (永.jpg, "
                      f"U+6C38.png, or cut by glyph data sheet); writing with the template's geometry")
             return None
+        templates, samples = pairs[0][:CALIBRATE_SAMPLES], pairs[1][:CALIBRATE_SAMPLES]
+        fit = measure(templates, samples)
         trained = self.config.warp_share > 0
-        habits = fit.within(self.config.warp_strength if trained else 1.0)
+        strength = self.config.warp_strength if trained else 1.0
+        habits, report = calibrate(fit, lambda t: self.stylize(style, t), templates, strength)
+        shown = fit.within(strength)
         ctx.note(f"measured the hand on {fit.samples} references: {fit.describe()}"
-                 + ("" if habits == fit else f" (written as {habits.describe()}: the most these weights learned)"))
+                 + ("" if shown == fit else f" (written as {shown.describe()}: the most these weights learned)"))
         if not trained:
             ctx.note("these weights learned from upright templates only (warp_share 0): a leaning template may "
                      "come out with broken strokes; check the glyphs, or write without --geometry")
         for key in ("slant", "aspect", "rotation"):
             ctx.report.numbers[f"measured_{key}"] = round(getattr(fit, key), 3)
+            ctx.report.numbers[f"given_{key}"] = round(getattr(habits, key), 3)
+        ctx.report.numbers["geometry_mismatch"] = round(min(report["mismatch_before"], report["mismatch_after"]), 4)
         return habits
 
     def _references(self, ctx: RunContext, refs: str, n_refs: int) -> tuple[torch.Tensor, list[str], list[int]]:
