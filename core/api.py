@@ -277,8 +277,9 @@ def train(method: str, data: str | Path | None = None, *, out: str | Path | None
     except BaseException:
         # A start that fails (a bad option found by the first step, Ctrl-C in set-up) leaves nothing behind that a
         # plain restart or --resume would trip over.
-        if not resume and dist.main and run.never_saved():
-            run.clear_unsaved()
+        if not resume and dist.main:
+            if run.never_saved():
+                run.clear_unsaved()
             if fresh:
                 with contextlib.suppress(OSError):
                     run_dir.rmdir()  # only when empty: a folder made for this run

@@ -413,6 +413,27 @@ class Trainer:
                                  f"another --out")
             return self._fit(resume, started)
 
+    def _check_room(self, ckpt: Path | None) -> None:
+        """Refuse to start when the disk cannot hold one more checkpoint (the size of ``ckpt``, or for a new run
+        its weights, EMA weights and two optimiser moments per parameter): better now than after the steps before
+        the first save."""
+        import shutil
+
+        if ckpt is not None:
+            need = sum(f.stat().st_size for f in ckpt.rglob("*") if f.is_file())
+        else:
+            tensors = [t for net in self._modules().values() for t in net.state_dict().values()]
+            tensors += [t for e in self.ema.values() for t in e.state_dict().values()]
+            tensors += [p for opt in self.optimizers.values() for group in opt.param_groups
+                        for p in group["params"] for _ in range(2)]
+            need = sum(t.numel() * t.element_size() for t in tensors)
+        free = shutil.disk_usage(self.run.path).free
+        if free < need:
+            then = ("free some space, then continue with --resume (the checkpoints are untouched)" if ckpt is not None
+                    else "free some space or choose another --out")
+            raise GlyphError(f"the disk of {self.run.path} has {free / 2**20:.1f} MB free and a checkpoint of this "
+                             f"run needs about {need / 2**20:.1f} MB; {then}")
+
     def _fit(self, resume: bool, started: float) -> str:
         self._setup()
         if resume:
@@ -420,10 +441,13 @@ class Trainer:
             if ckpt is None:
                 raise GlyphError(f"{self.run.path} has no complete checkpoint to resume from; start without "
                                  f"--resume")
+            if self.dist.main:
+                self._check_room(ckpt)
             self._restore(ckpt)
             if self.dist.main:  # steps logged after that checkpoint are logged again: keep each step once
                 self.run.truncate_metrics(self.step_no)
         elif self.dist.main:
+            self._check_room(None)
             self.run.write_config(self.run_config())
         total = int(self.method.config.steps)
         self.info = RunInfo(self.method.name, self.run.path, self.run_config(), str(self.device), self.dist.rank,

@@ -559,6 +559,34 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_good_checkpoint_and_leav
     assert not [p for p in run.ckpt_root.iterdir() if p.name.startswith(".tmp-")]
 
 
+def test_a_disk_too_full_for_one_checkpoint_is_refused_before_training_new_or_resumed(tmp_path, monkeypatch):
+    """Training on a disk with less room than one checkpoint would run until its first save and fail there: it is
+    refused at the start instead, a new run leaving nothing behind, a resumed one its checkpoints untouched."""
+    import shutil
+    from collections import namedtuple
+
+    import glyph
+
+    run = tmp_path / "run"
+    usage = shutil.disk_usage
+    tight = namedtuple("usage", "total used free")(10**9, 10**9 - 4096, 4096)
+    with monkeypatch.context() as m:
+        m.setattr(shutil, "disk_usage", lambda _p: tight)
+        with pytest.raises(glyph.GlyphError, match=r"has 0.0 MB free and a checkpoint of this run needs about "
+                                                   r"\d+\.\d MB; free some space or choose another --out"):
+            glyph.train("dcgan", "embedded", out=run, preset="tiny", steps=2)
+    assert not run.exists()
+    glyph.train("dcgan", "embedded", out=run, preset="tiny", steps=1, train_overrides={"sample_every": 0})
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    with monkeypatch.context() as m:
+        m.setattr(shutil, "disk_usage", lambda _p: tight)
+        with pytest.raises(glyph.GlyphError, match=r"continue with --resume \(the checkpoints are untouched\)"):
+            glyph.train("dcgan", out=run, resume=True, steps=2)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
+    assert shutil.disk_usage is usage
+    assert glyph.train("dcgan", out=run, resume=True, steps=2).reason == "finished"
+
+
 def test_damaged_stroke_files_are_left_out_and_named_not_a_traceback(tmp_path):
     import json
 
