@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 DEMO_TEXT = "永和九年，岁在癸丑，暮春之初，会于会稽山阴之兰亭。"
 MAX_REFS = 64  # references the style encoder reads at most (--n-refs)
-CALIBRATE_SAMPLES = 64  # named samples the geometry is measured and calibrated on (more change it little)
+CALIBRATE_SAMPLES = 64  # named samples the geometry is measured and calibrated on (each fit's time grows with them)
 MAX_SAMPLES = 512  # named samples --adapt and --geometry learn from at most (a few 300-character sheets)
 RECOMMENDED = (4, 16)
 
