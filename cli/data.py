@@ -316,8 +316,9 @@ def geometry(
     folder: Path = typer.Argument(..., help="one writer's photos or scans, each named after its character"),
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Measure a hand's habits (slant, aspect, rotation, size, position) from samples named after their character."""
-    from glyph.geometry import measure_folder
+    """Measure a hand's habits (slant, aspect, rotation, size, position; its proportions from 16 samples) from
+    samples named after their character."""
+    from glyph.geometry import FLOW_SAMPLES, measure_folder
 
     fit, skipped = measure_folder(folder)
     _report_skipped(skipped)
@@ -331,6 +332,14 @@ def geometry(
     table.add_row("rotation", f"{fit.rotation:+.1f}°", "the whole glyph turned clockwise (+)")
     table.add_row("scale", f"{fit.scale:.3f}", "size in the box")
     table.add_row("shift", f"{fit.shift_x:+.3f}, {fit.shift_y:+.3f}", "position in the box (right, down; box halves)")
+    if fit.flow is not None:
+        moved = max(abs(v) for plane in fit.flow for row in plane for v in row) * 32
+        table.add_row("proportions", f"up to {moved:.1f} px of 64", "parts of a character moved by one smooth warp "
+                      "all the samples share (flow in --json)")
+    elif fit.samples < FLOW_SAMPLES:
+        table.add_row("proportions", "not measured", f"needs {FLOW_SAMPLES} samples or more")
+    else:
+        table.add_row("proportions", "as the template's", "the samples agree on no change of proportions")
     table.add_row("explained", f"{1 - fit.residual / max(fit.residual_identity, 1e-9):.0%}",
                   "of the difference from the template the habits account for")
     out.print(table)

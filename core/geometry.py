@@ -138,6 +138,13 @@ def warp(images: torch.Tensor, geometry: Geometry, paper: float | None = None) -
 # as blurred ink distributions, each scaled to a unit sum: where the ink lies, not how dark or thick it is.
 FIT_SIGMAS = (3.0, 1.5)  # coarse to fine blur, in pixels at 64 px
 FIT_STARTS = (-12.0, 0.0, 12.0)  # slants to start from (a local search alone can settle on the wrong lean)
+FLOW_GRID = 3  # the measured proportions' grid, as random_geometries draws them in training
+FLOW_FIT = FLOW  # the largest displacement a measured flow may have: what training draws, so what is written
+FLOW_GAIN = 0.02  # the share of the held-out distance a flow must take away on each half of the samples
+FLOW_RIDGE = 0.05  # how strongly the flow fit prefers none, per squared FLOW of mean displacement
+# Fewest samples the proportions are measured on: on 8 (halves of 4) a flow fitted to one half still came out
+# "confirmed" by the other for a brush hand and then moved the writer's unseen characters further from the truth.
+FLOW_SAMPLES = 16
 
 
 @dataclass
@@ -153,13 +160,17 @@ class GeometryFit:
     residual: float  # the fitted distance between warped templates and samples
     residual_identity: float  # the same with no geometry: how much the fit explains
     samples: int
+    # The proportions: a smooth displacement on a G x G grid ([2][G][G] nested lists, normalised units, x then y,
+    # as Geometry.flow), or None when the samples show no consistent one (see measure).
+    flow: list[list[list[float]]] | None = None
 
     def geometry(self, n: int = 1) -> Geometry:
         """The habits as a :class:`Geometry` for ``n`` glyphs."""
         def full(v: float) -> torch.Tensor:
             return torch.full((n,), float(v))
+        flow = None if self.flow is None else torch.tensor(self.flow, dtype=torch.float32).expand(n, -1, -1, -1)
         return Geometry(full(self.slant), full(self.aspect), full(self.rotation), full(self.scale),
-                        full(self.shift_x), full(self.shift_y))
+                        full(self.shift_x), full(self.shift_y), flow)
 
     def within(self, strength: float = 1.0) -> GeometryFit:
         """The habits clamped into the range of ``HANDWRITING`` at ``strength``: what a generator trained on
@@ -168,8 +179,11 @@ class GeometryFit:
         for name in PARAMS:
             lo, hi = _scaled(name, strength)
             values[name] = min(max(float(getattr(self, name)), lo), hi)
+        bound = FLOW * strength
+        flow = None if self.flow is None else \
+            torch.tensor(self.flow, dtype=torch.float64).clamp(-bound, bound).tolist()
         return GeometryFit(**values, residual=self.residual, residual_identity=self.residual_identity,
-                           samples=self.samples)
+                           samples=self.samples, flow=flow)
 
     def describe(self) -> str:
         """One line a person can read: ``leans 8.1 degrees right, 6 % narrower, turned 1.2 degrees clockwise``."""
@@ -179,11 +193,18 @@ class GeometryFit:
             f"{abs(self.aspect - 1) * 100:.0f} % {'wider' if self.aspect > 1 else 'narrower'}"
         turn = "not turned" if abs(self.rotation) < 0.5 else \
             f"turned {abs(self.rotation):.1f} degrees {'clockwise' if self.rotation > 0 else 'anticlockwise'}"
-        return f"{lean}, {width}, {turn}"
+        # The flow in pixels of a 64-px box (a normalised unit is 32 px): how far the proportions move any part.
+        moved = 0.0 if self.flow is None else float(torch.tensor(self.flow).abs().max()) * 32
+        parts = "" if moved < 0.25 else f", parts moved up to {moved:.1f} px of 64"
+        return f"{lean}, {width}, {turn}{parts}"
 
-    def as_dict(self) -> dict[str, float]:
-        """Plain numbers, for ``--json`` and reports."""
-        return {k: round(float(getattr(self, k)), 4) for k in (*PARAMS, "residual", "residual_identity", "samples")}
+    def as_dict(self) -> dict[str, Any]:
+        """Plain numbers (and the flow as nested lists, when measured), for ``--json`` and reports."""
+        out: dict[str, Any] = {k: round(float(getattr(self, k)), 4)
+                               for k in (*PARAMS, "residual", "residual_identity", "samples")}
+        if self.flow is not None:
+            out["flow"] = [[[round(float(v), 4) for v in row] for row in plane] for plane in self.flow]
+        return out
 
 
 def _as_ink(images: torch.Tensor) -> torch.Tensor:
@@ -212,12 +233,18 @@ def _geometry_of(p: Any, n: int) -> Geometry:
                     full(dy))
 
 
-def measure(templates: torch.Tensor, samples: torch.Tensor) -> GeometryFit:
+def measure(templates: torch.Tensor, samples: torch.Tensor, flow_grid: int = FLOW_GRID) -> GeometryFit:
     """Fit one geometry that turns each template glyph into the writer's sample of the same character.
+
+    First the global habits (slant, aspect, rotation, scale, shift); then, with ``flow_grid``, the proportions: one
+    smooth displacement on a ``flow_grid`` x ``flow_grid`` grid shared by all the samples (which parts of a
+    character the hand makes larger or smaller, higher or lower), kept only when it also explains samples it was
+    not fitted on (:func:`_fit_flow`).
 
     :param templates: ``[K, H, W]`` or ``[K, 1, H, W]``, ink high (uint8 255 = ink, or floats), one per sample.
     :param samples: the writer's glyphs of the same characters, same shape and convention.
-    :returns: the habits (slant, aspect, rotation, scale, shift) and the residual with and without them.
+    :param flow_grid: the proportions' grid (0: the global habits only).
+    :returns: the habits and the residual with and without them.
     :raises ValueError: different numbers of templates and samples, or none.
     """
     import numpy as np
@@ -251,13 +278,79 @@ def measure(templates: torch.Tensor, samples: torch.Tensor) -> GeometryFit:
     value = cost(p, fine)
     identity = cost(np.zeros(6), fine)
     slant, log_aspect, rotation, log_scale, dx, dy = (float(v) for v in p)
-    return GeometryFit(slant, math.exp(log_aspect), rotation, math.exp(log_scale), dx, dy, value, identity, k)
+    flow = None
+    if flow_grid:
+        source, target = blurred[fine]
+        found = _fit_flow(source, target, _geometry_of(np.clip(p, low, high), k), flow_grid)
+        if found is not None:
+            flow, value = found[0].tolist(), found[1]
+    return GeometryFit(slant, math.exp(log_aspect), rotation, math.exp(log_scale), dx, dy, value, identity, k, flow)
+
+
+def _flow_cost(source: torch.Tensor, target: torch.Tensor, affine: Geometry, flow: torch.Tensor) -> torch.Tensor:
+    """The fit's distance (as in :func:`measure`) of the sources given ``affine`` and one shared ``flow``
+    ``[2, G, G]``, differentiable in ``flow``."""
+    k = len(source)
+    g = Geometry(affine.slant, affine.aspect, affine.rotation, affine.scale, affine.shift_x, affine.shift_y,
+                 flow.unsqueeze(0).expand(k, -1, -1, -1))
+    warped = warp(source, g, paper=0.0)
+    warped = warped / warped.sum(dim=(1, 2, 3), keepdim=True).clamp(min=1e-9)
+    return ((warped - target) ** 2).sum() * 1e4 / k
+
+
+def _solve_flow(source: torch.Tensor, target: torch.Tensor, affine: Geometry, grid: int) -> torch.Tensor:
+    """The shared flow that best explains the pairs, within ``+-FLOW_FIT``, with a small ridge toward none."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    def cost(x: Any) -> tuple[float, Any]:
+        f = torch.tensor(x, dtype=torch.float32).reshape(2, grid, grid).requires_grad_(True)
+        value = _flow_cost(source, target, affine, f) + FLOW_RIDGE * (f / FLOW).pow(2).mean()
+        value.backward()
+        return float(value.detach()), f.grad.double().flatten().numpy()  # type: ignore[union-attr]
+
+    found = minimize(cost, np.zeros(2 * grid * grid), jac=True, method="L-BFGS-B",
+                     bounds=[(-FLOW_FIT, FLOW_FIT)] * (2 * grid * grid), options={"maxiter": 200})
+    return torch.tensor(found.x, dtype=torch.float32).reshape(2, grid, grid)
+
+
+def _fit_flow(source: torch.Tensor, target: torch.Tensor, affine: Geometry, grid: int
+              ) -> tuple[torch.Tensor, float] | None:
+    """The writer's proportions: one flow fitted on all the pairs, or None unless a flow fitted on each half of
+    them brings the other half closer too (a shared flow can always bend a few glyphs toward their samples; what a
+    hand does consistently also holds for characters it was not fitted on).
+
+    :returns: the flow ``[2, G, G]`` and the fit's distance with it.
+    """
+    k = len(source)
+    if k < FLOW_SAMPLES:
+        return None
+    halves = (torch.arange(0, k, 2), torch.arange(1, k, 2))
+    none = torch.zeros(2, grid, grid)
+
+    def part(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Geometry]:
+        return source[idx], target[idx], Geometry(*(getattr(affine, n)[idx] for n in PARAMS))
+
+    for fitted, held in (halves, halves[::-1]):
+        f = _solve_flow(*part(fitted), grid)
+        with torch.no_grad():
+            if float(_flow_cost(*part(held), f)) > float(_flow_cost(*part(held), none)) * (1 - FLOW_GAIN):
+                return None
+    f = _solve_flow(source, target, affine, grid)
+    with torch.no_grad():
+        return f, float(_flow_cost(source, target, affine, f))
 
 
 def _mismatch(a: GeometryFit, b: GeometryFit) -> float:
     """How far two fits' habits are apart, each habit in units of the width of its handwriting range (aspect and
-    scale on a log scale)."""
+    scale on a log scale), the proportions as their mean displacement apart in units of ``2 * FLOW``."""
     total = 0.0
+    if a.flow is not None or b.flow is not None:
+        grid = len((a.flow or b.flow)[0])  # type: ignore[index]
+
+        def planes(f: GeometryFit) -> torch.Tensor:
+            return torch.zeros(2, grid, grid) if f.flow is None else torch.tensor(f.flow)
+        total += float((planes(a) - planes(b)).abs().mean()) / (2 * FLOW)
     for name in PARAMS:
         lo, hi = HANDWRITING[name]
         x, y = float(getattr(a, name)), float(getattr(b, name))
@@ -287,15 +380,24 @@ def calibrate(fit: GeometryFit, write: Any, templates: torch.Tensor, strength: f
         ``fit`` before and after (:func:`_mismatch` units) and the slant written before and after.
     """
     given = fit.within(strength)
-    written = measure(templates, write(warp(templates, given.geometry(len(templates)), paper=0.0)))
+    # The proportions are measured on what was written only when the writer has them: a flow the generator adds of
+    # its own is then corrected like the lean (a written glyph's flow must pass measure's held-out test too).
+    grid = 0 if fit.flow is None else len(fit.flow[0])
+    written = measure(templates, write(warp(templates, given.geometry(len(templates)), paper=0.0)), grid)
     before = _mismatch(written, fit)
     values = {}
     for name in PARAMS:
         value, got, want = (float(getattr(x, name)) for x in (given, written, fit))
         values[name] = value * want / got if name in ("aspect", "scale") else value + want - got
+    flow = None
+    if fit.flow is not None:
+        def planes(f: GeometryFit) -> torch.Tensor:
+            return torch.zeros(2, grid, grid) if f.flow is None else torch.tensor(f.flow)
+        flow = (planes(given) + planes(fit) - planes(written)).tolist()
     corrected = GeometryFit(**values, residual=fit.residual, residual_identity=fit.residual_identity,
-                            samples=fit.samples).within(strength)
-    written_after = measure(templates, write(warp(templates, corrected.geometry(len(templates)), paper=0.0)))
+                            samples=fit.samples, flow=flow).within(strength)
+    written_after = measure(templates, write(warp(templates, corrected.geometry(len(templates)), paper=0.0)),
+                            grid)
     after = _mismatch(written_after, fit)
     report = {"mismatch_before": before, "mismatch_after": after, "written_slant_before": written.slant,
               "written_slant_after": written_after.slant}

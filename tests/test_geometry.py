@@ -199,7 +199,91 @@ def test_glyph_data_geometry_reports_a_hands_habits_and_refuses_too_few(tmp_path
     assert habits["samples"] == 5 and 7 <= habits["slant"] <= 11
     r = run_glyph("data", "geometry", str(tmp_path))
     assert r.code == 0 and "leans" in r.err and "IMG_0001.png" in r.err
+    assert "needs 16 samples or more" in " ".join(r.out.split())  # too few to measure proportions on
     for c in "九年岁":
         (tmp_path / f"{c}.png").unlink()
     r = run_glyph("data", "geometry", str(tmp_path))
     assert r.code == 1 and "at least 4 samples named after their character" in r.err and "Traceback" not in r.err
+
+
+_MANY = "永和九年岁在癸丑暮春之初会于山阴兰亭修禊事也群贤毕至少长咸集此地有崇山峻岭茂林修竹"
+
+
+def _bent(flow: torch.Tensor) -> torch.Tensor:
+    """A ``[2, G, G]`` flow less its best affine part (each plane less its least-squares a + b x + c y)."""
+    g = flow.shape[-1]
+    y, x = torch.meshgrid(torch.linspace(-1, 1, g), torch.linspace(-1, 1, g), indexing="ij")
+    basis = torch.stack([torch.ones(g * g), x.flatten(), y.flatten()], 1)
+    planes = flow.reshape(2, g * g).T
+    return (planes - basis @ torch.linalg.lstsq(basis, planes).solution).T.flatten()
+
+
+def test_a_hands_proportions_are_measured_when_enough_samples_agree():
+    """16 glyphs given one known smooth flow (and a slant): the measured flow follows it; 8 glyphs are too few to
+    measure proportions on; glyphs each given a different flow show no consistent one, so none is kept."""
+    from glyph.geometry import FLOW, FLOW_SAMPLES, measure
+
+    templates = _templates(_MANY[:16])
+    habit = random_geometries(1, torch.Generator().manual_seed(11))
+    habit.flow = habit.flow.sign() * FLOW  # the largest displacement training draws, every point
+    habit.rotation, habit.scale = torch.zeros(1), torch.ones(1)
+    samples = warp(templates, habit.repeat_interleave(16), paper=0.0)
+    fit = measure(templates, samples)
+    assert fit.flow is not None and abs(fit.slant - float(habit.slant)) <= 2.0
+    # A flow's mean and linear parts are a shift, scale and shear: the global habits take those, so compare the
+    # part of each flow that no affine map explains.
+    measured, given = _bent(torch.tensor(fit.flow)), _bent(habit.flow[0])
+    assert float(torch.corrcoef(torch.stack([measured, given]))[0, 1]) >= 0.9
+    assert fit.residual < measure(templates, samples, flow_grid=0).residual / 4
+    assert measure(templates[:8], samples[:8]).flow is None and FLOW_SAMPLES > 8
+    scattered = random_geometries(16, torch.Generator().manual_seed(12))
+    scattered.flow = scattered.flow.sign() * FLOW
+    for name in ("slant", "aspect", "rotation", "scale", "shift_x", "shift_y"):
+        setattr(scattered, name, getattr(Geometry.identity(16), name))
+    assert measure(templates, warp(templates, scattered, paper=0.0)).flow is None
+
+
+def test_measured_proportions_are_clamped_saved_and_described():
+    import json
+
+    from glyph.geometry import FLOW, GeometryFit
+
+    flow = [[[0.2, 0.0, -0.01]] * 3, [[0.0] * 3] * 3]
+    fit = GeometryFit(3.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 2.0, 32, flow)
+    assert fit.geometry(5).flow.shape == (5, 2, 3, 3)
+    inside = fit.within(1.0)
+    assert torch.tensor(inside.flow).abs().max() == pytest.approx(FLOW) and inside.flow[0][0][2] == -0.01
+    assert fit.describe().endswith("parts moved up to 6.4 px of 64")
+    again = GeometryFit(**json.loads(json.dumps(fit.as_dict())))
+    assert again.flow == fit.flow and again.slant == 3.0
+    assert "flow" not in GeometryFit(3.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 2.0, 8).as_dict()
+
+
+def test_calibration_corrects_proportions_a_generator_adds_of_its_own():
+    """A stand-in generator that bends every glyph of its own (its middle column pushed right): calibrated through
+    it, the templates are given the writer's measured proportions less that bend, so what it writes comes nearer
+    the writer's glyphs than what it writes from the measured habits as they are."""
+    from glyph.geometry import FLOW, calibrate, measure
+
+    templates = _templates(_MANY[:16])
+    own = torch.zeros(1, 2, 3, 3)
+    own[0, 0, :, 1] = FLOW / 2
+
+    def bending(t: torch.Tensor) -> torch.Tensor:
+        g = Geometry.identity(len(t))
+        g.flow = own.expand(len(t), -1, -1, -1)
+        return warp(t, g, paper=0.0)
+
+    hand = Geometry.identity(16)
+    hand.flow = torch.zeros(16, 2, 3, 3)
+    hand.flow[:, 1, 1, :] = FLOW  # the writer's middle parts sit lower
+    writer = warp(templates, hand, paper=0.0)
+    fit = measure(templates, writer)
+    assert fit.flow is not None
+    given, report = calibrate(fit, bending, templates)
+    assert report["mismatch_after"] < report["mismatch_before"]
+
+    def off(habits: object) -> float:
+        written = bending(warp(templates, habits.geometry(16), paper=0.0))  # type: ignore[attr-defined]
+        return float((written.float() - writer.float()).abs().mean())
+    assert off(given) < 0.8 * off(fit.within())

@@ -129,7 +129,7 @@ def shaped(e: Episode, write: Callable[[torch.Tensor], torch.Tensor] | None = No
     return (warp(e.templates, given.geometry(len(e.templates)), paper=0.0),
             warp(e.ref_templates, given.geometry(len(e.ref_templates)), paper=0.0),
             {"slant": fit.slant, "aspect": fit.aspect, "rotation": fit.rotation, "given_slant": given.slant,
-             **report})
+             "flow_kept": float(fit.flow is not None), **report})
 
 
 def habit_errors(templates: torch.Tensor, generated: torch.Tensor, truth: torch.Tensor | Any) -> tuple[float, float]:
@@ -142,8 +142,9 @@ def habit_errors(templates: torch.Tensor, generated: torch.Tensor, truth: torch.
     from ..geometry import measure
 
     n = min(HABIT_GLYPHS, len(templates))
-    real = measure(templates[:n], truth[:n]) if isinstance(truth, torch.Tensor) else truth
-    out = measure(templates[:n], generated[:n])
+    # Slant and aspect only: the proportions' flow (measure's second stage) is not compared here.
+    real = measure(templates[:n], truth[:n], flow_grid=0) if isinstance(truth, torch.Tensor) else truth
+    out = measure(templates[:n], generated[:n], flow_grid=0)
     return abs(out.slant - real.slant), abs(out.aspect / real.aspect - 1)
 
 
@@ -414,7 +415,7 @@ def _shape_errors(eps: list[Episode], sets: dict[str, GlyphData], system: str, t
         n = len(e.targets)
         m = min(HABIT_GLYPHS, n)
         if len(truth_fits) <= i:
-            truth_fits.append(measure(e.templates[:m], sets["real"].images[start:start + m]))
+            truth_fits.append(measure(e.templates[:m], sets["real"].images[start:start + m], flow_grid=0))
         if system != TRUTH:
             errors = habit_errors(e.templates, sets[system].images[start:start + n], truth_fits[i])
         elif n >= 2 * m:
