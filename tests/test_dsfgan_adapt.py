@@ -198,6 +198,18 @@ def test_adapt_without_named_references_says_so_and_runs(capsys, tiny_run, photo
     assert (tmp_path / "out" / "永.png").is_file()
 
 
+def test_adapt_to_a_single_named_reference_writes_without_adapting(capsys, tiny_run, photos, tmp_path):
+    """One named reference teaches the adaptation too little (it measured less alike than not adapting): the hand
+    is read from it, the run says so, and no writer is saved."""
+    for p in sorted(photos.iterdir())[1:]:
+        p.unlink()
+    code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永",
+                          "--adapt", "--save-writer", str(tmp_path / "hand"), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert "--adapt needs at least 2 references named after their character" in " ".join(err.split())
+    assert (tmp_path / "out" / "永.png").is_file() and not (tmp_path / "hand").exists()
+
+
 def test_odd_references_get_one_line_each_and_the_run_goes_on(capsys, tiny_run, photos, tmp_path):
     shutil.copy(photos / "书.jpg", photos / "あ.jpg")  # kana: not a hand glyph learned from hanzi
     code, err = glyph_cli(capsys, "run", "dsfgan", "--weights", str(tiny_run), "--refs", str(photos), "--text", "永",

@@ -62,6 +62,10 @@ PATIENCE = 3  # evaluations in a row worse than the base model before stopping
 TOLERANCE = 0.02  # "no worse than the base model" on the held-back references, within this share
 HOLD_SHARE = 0.25  # share of the references held back to decide when to stop
 FIXED_STEPS = 80  # the schedule when nothing can be held back
+# Fewest named references `run --adapt` adapts to. From one, v2 came out less like the writer than not adapting on
+# both sets of unseen hands given habits (SSIM 0.243 -> 0.202 and 0.271 -> 0.209; 10 or 30 steps instead of 80 broke
+# characters: content 71-84 %); from two it gained (writer id 36 -> 61 %, SSIM 0.256 -> 0.307). The card has the rows.
+MIN_ADAPT_REFS = 2
 BATCH = 16  # pairs per step (more references: a fresh random subset each step)
 W_STRUCT = 0.08  # structure kept on characters outside the references (training's 0.8 : 10 L1 = 0.08)
 OTHERS_PER_STEP = 2  # such characters written each step (4 before the bank: half the cost, the same likeness)
@@ -503,6 +507,13 @@ class Adapting:
         if not pairs:
             ctx.note("--adapt needs references named after their character (永.jpg, U+6C38.png, or cut by glyph "
                      "data sheet); none is, so the hand is read from the references without adapting")
+            if keep is not None:
+                ctx.skip(str(keep), "nothing was adapted, so no writer was saved")
+            return
+        if len(pairs) < MIN_ADAPT_REFS:
+            ctx.note(f"--adapt needs at least {MIN_ADAPT_REFS} references named after their character: adapting to "
+                     f"one made the writing less like the writer than not adapting (docs/methods/dsfgan.md), so "
+                     f"the hand is read from it without adapting; add a second named photo to adapt")
             if keep is not None:
                 ctx.skip(str(keep), "nothing was adapted, so no writer was saved")
             return
