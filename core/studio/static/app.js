@@ -100,11 +100,12 @@ function showRefs(refs) {
   $("#refs-bar").hidden = refs.length === 0;
   $("#refs-count").textContent = `${refs.length} reference${refs.length === 1 ? "" : "s"}` +
     (named ? `, ${named} named after their character` : "");
-  $("#adapt").disabled = named === 0;
-  if (named && !adaptTouched) $("#adapt").checked = true;  // the likeness comes from adapting: on unless turned off
-  $("#adapt-hint").textContent = named ? `(learns from the ${named} named; about a minute on a 2-core CPU)`
-    : "(needs references named after their character)";
-  if (!named) $("#adapt").checked = false;
+  // Adapting to a single named reference wrote less alike than not adapting (dsfgan's card): two or more.
+  $("#adapt").disabled = named < 2;
+  if (named >= 2 && !adaptTouched) $("#adapt").checked = true;  // the likeness comes from adapting: on unless turned off
+  $("#adapt-hint").textContent = named >= 2 ? `(learns from the ${named} named; about a minute on a 2-core CPU)`
+    : "(needs 2 references named after their character)";
+  if (named < 2) $("#adapt").checked = false;
   $("#geometry").disabled = named < 4;  // the habits are measured on 4 or more named references
   $("#geometry-hint").textContent = named >= 4 ? "(measured on the named references)" : "(needs 4 named references)";
   if (named < 4) $("#geometry").checked = false;
