@@ -333,9 +333,8 @@ def geometry(
     table.add_row("scale", f"{fit.scale:.3f}", "size in the box")
     table.add_row("shift", f"{fit.shift_x:+.3f}, {fit.shift_y:+.3f}", "position in the box (right, down; box halves)")
     if fit.flow is not None:
-        moved = max(abs(v) for plane in fit.flow for row in plane for v in row) * 32
-        table.add_row("proportions", f"up to {moved:.1f} px of 64", "parts of a character moved by one smooth warp "
-                      "all the samples share (flow in --json)")
+        table.add_row("proportions", f"up to {fit.moved_px():.1f} px of 64",
+                      "parts of a character moved by one smooth warp all the samples share (flow in --json)")
     elif fit.samples < FLOW_SAMPLES:
         table.add_row("proportions", "not measured", f"needs {FLOW_SAMPLES} samples or more")
     else:

@@ -193,10 +193,18 @@ class GeometryFit:
             f"{abs(self.aspect - 1) * 100:.0f} % {'wider' if self.aspect > 1 else 'narrower'}"
         turn = "not turned" if abs(self.rotation) < 0.5 else \
             f"turned {abs(self.rotation):.1f} degrees {'clockwise' if self.rotation > 0 else 'anticlockwise'}"
-        # The flow in pixels of a 64-px box (a normalised unit is 32 px): how far the proportions move any part.
-        moved = 0.0 if self.flow is None else float(torch.tensor(self.flow).abs().max()) * 32
+        moved = self.moved_px()
         parts = "" if moved < 0.25 else f", parts moved up to {moved:.1f} px of 64"
         return f"{lean}, {width}, {turn}{parts}"
+
+    def moved_px(self) -> float:
+        """How far the proportions move any part of a glyph, in pixels of a 64-px box (0 without a flow; a
+        normalised unit is 32 px)."""
+        return 0.0 if self.flow is None else float(torch.tensor(self.flow).abs().max()) * 32
+
+    def flow_planes(self, grid: int) -> torch.Tensor:
+        """The flow as ``[2, grid, grid]``, zeros when none was measured (for comparing and correcting flows)."""
+        return torch.zeros(2, grid, grid) if self.flow is None else torch.tensor(self.flow)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain numbers (and the flow as nested lists, when measured), for ``--json`` and reports."""
@@ -347,10 +355,7 @@ def _mismatch(a: GeometryFit, b: GeometryFit) -> float:
     total = 0.0
     if a.flow is not None or b.flow is not None:
         grid = len((a.flow or b.flow)[0])  # type: ignore[index]
-
-        def planes(f: GeometryFit) -> torch.Tensor:
-            return torch.zeros(2, grid, grid) if f.flow is None else torch.tensor(f.flow)
-        total += float((planes(a) - planes(b)).abs().mean()) / (2 * FLOW)
+        total += float((a.flow_planes(grid) - b.flow_planes(grid)).abs().mean()) / (2 * FLOW)
     for name in PARAMS:
         lo, hi = HANDWRITING[name]
         x, y = float(getattr(a, name)), float(getattr(b, name))
@@ -389,11 +394,8 @@ def calibrate(fit: GeometryFit, write: Any, templates: torch.Tensor, strength: f
     for name in PARAMS:
         value, got, want = (float(getattr(x, name)) for x in (given, written, fit))
         values[name] = value * want / got if name in ("aspect", "scale") else value + want - got
-    flow = None
-    if fit.flow is not None:
-        def planes(f: GeometryFit) -> torch.Tensor:
-            return torch.zeros(2, grid, grid) if f.flow is None else torch.tensor(f.flow)
-        flow = (planes(given) + planes(fit) - planes(written)).tolist()
+    flow = None if fit.flow is None else \
+        (given.flow_planes(grid) + fit.flow_planes(grid) - written.flow_planes(grid)).tolist()
     corrected = GeometryFit(**values, residual=fit.residual, residual_identity=fit.residual_identity,
                             samples=fit.samples, flow=flow).within(strength)
     written_after = measure(templates, write(warp(templates, corrected.geometry(len(templates)), paper=0.0)),

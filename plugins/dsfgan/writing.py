@@ -324,7 +324,7 @@ class Writing:
             ctx.report.numbers[f"given_{key}"] = round(getattr(habits, key), 3)
         ctx.report.numbers["geometry_mismatch"] = round(min(report["mismatch_before"], report["mismatch_after"]), 4)
         if fit.flow is not None:  # the proportions: measured only on enough samples that agree (glyph.geometry)
-            ctx.report.numbers["measured_flow_px"] = round(float(torch.tensor(fit.flow).abs().max()) * 32, 2)
+            ctx.report.numbers["measured_flow_px"] = round(fit.moved_px(), 2)
         return habits
 
     def _references(self, ctx: RunContext, refs: str, n_refs: int) -> tuple[torch.Tensor, list[str], list[int]]:
