@@ -382,3 +382,30 @@ def test_init_from_is_read_when_training_starts_not_when_a_run_is_loaded(tmp_pat
     tuned.configure_optimizers()
     name, p = next(iter(tuned.nets["G"].state_dict().items()))
     assert torch.allclose(p.float(), shipped.nets["G"].state_dict()[name].float(), atol=1e-3)
+
+
+def test_rec_from_starts_the_gan_with_another_runs_recogniser(tmp_path):
+    """rec_from: a run's trained recogniser is loaded when training starts, so rec_steps=0 goes straight to the
+    GAN; without one, rec_steps=0 is refused, and a folder without a recogniser says what to give."""
+    from safetensors.torch import save_file
+
+    trained = tiny_method()
+    with torch.no_grad():
+        for p in trained.nets["R"].parameters():
+            p.add_(0.5)
+    (tmp_path / "weights").mkdir()
+    save_file({k: v.contiguous() for k, v in trained.nets["R"].state_dict().items()},
+              str(tmp_path / "weights" / "R.safetensors"))
+    m = tiny_method()
+    m.config.rec_from, m.config.rec_steps = str(tmp_path), 0
+    m.config.validate()
+    assert m.phase(0)["stage"] == "gan"
+    m.configure_optimizers()
+    for name, p in m.nets["R"].state_dict().items():
+        assert torch.equal(p, trained.nets["R"].state_dict()[name]), name
+    m.config.rec_from = ""
+    with pytest.raises(GlyphError, match="rec_steps must be at least 1, or 0 with rec_from"):
+        m.config.validate()
+    m.config.rec_from = str(tmp_path / "empty")
+    with pytest.raises(GlyphError, match="no trained recogniser there"):
+        m.configure_optimizers()

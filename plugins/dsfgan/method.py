@@ -93,6 +93,9 @@ class Config:
                                                         "degrees, aspect 0.8-1.25; glyph.geometry)"})
     init_from: str = field(default="", metadata={"help": "fine-tune: start the generator from this run or export "
                                                  "folder's weights ('shipped' = glyph's own) instead of at random"})
+    rec_from: str = field(default="", metadata={"help": "start the recogniser from this run folder's trained one "
+                                                "(its weights/R.safetensors); with rec_steps=0 the GAN starts at "
+                                                "once instead of after half an hour of recogniser steps on a CPU"})
     ema_decay: float = field(default=0.999, metadata={"help": "generator EMA decay"})
     steps: int = field(default=12000, metadata={"help": "total steps (recogniser + GAN)"})
     batch: int = field(default=8, metadata={"help": "unused: the batch is groups x per_group"})
@@ -107,6 +110,9 @@ class Config:
             raise GlyphError("dsfgan ref_counts needs counts of at least 1, e.g. ref_counts=1,2,4,8")
         if self.groups < 2 or self.per_group < 1:
             raise GlyphError("dsfgan needs groups >= 2 (the contrastive loss compares writers) and per_group >= 1")
+        if self.rec_steps < 0 or (self.rec_steps == 0 and not self.rec_from):
+            raise GlyphError(f"dsfgan rec_steps must be at least 1, or 0 with rec_from=RUN (a run folder whose "
+                             f"recogniser to use); got {self.rec_steps}")
         if self.rec_steps >= self.steps:
             raise GlyphError(f"dsfgan rec_steps ({self.rec_steps}) must be below steps ({self.steps}), or the "
                              f"GAN never trains")
@@ -189,12 +195,28 @@ class DSFGAN(Writing, Adapting, Method):
             raise GlyphError(f"dsfgan init_from={source}: the generator there has another shape ({len(missing)} "
                              f"missing, {len(unexpected)} unexpected tensors); use the same backbone and widths")
 
+    def _init_recognizer(self, source: str) -> None:
+        """Load a run's trained recogniser before training starts: its classes are the GB2312 charset's whatever
+        the data, so one trained on the same kind of glyphs serves another run of the same size."""
+        from glyph.checkpoint import load_weights, weight_files
+
+        path = Path(source) / "weights" / "R.safetensors"
+        if not weight_files(path):
+            raise GlyphError(f"dsfgan rec_from={source}: no trained recogniser there (weights/R.safetensors); give a "
+                             f"dsfgan run folder that got past its recogniser steps")
+        missing, unexpected = self.nets["R"].load_state_dict(load_weights(path), strict=False)
+        if missing or unexpected:
+            raise GlyphError(f"dsfgan rec_from={source}: that recogniser has another shape ({len(missing)} missing, "
+                             f"{len(unexpected)} unexpected tensors)")
+
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
         # Only training asks for optimisers: a run loaded to write (whose init_from folder may be long gone) never
         # reads it, and a resumed run's checkpoint replaces it right after.
         if c.init_from:
             self._init_generator(c.init_from)
+        if c.rec_from:
+            self._init_recognizer(c.rec_from)
         betas = (float(c.betas[0]), float(c.betas[1]))
         rec = torch.optim.AdamW(self.nets["R"].parameters(), lr=c.rec_lr, weight_decay=0.05)
         from glyph.trainer import warmup_cosine
