@@ -291,3 +291,23 @@ def test_cpu_suite_quick_run_reports_every_case_and_target():
                 assert f"{precision} {load} {config}.adapt_steps" in out
     assert "fp32_shared_write_defaults_over_one_thread_target_met" in out
     assert "fp32_adapt_steps_in_60s_quiet_target_met" in out
+
+
+def test_proportions_groups_characters_by_layout_and_scores_each_with_its_flow():
+    """bench.proportions: the cjk-decomp layouts, and a per-layout distance that is the glyphs' mean over groups
+    (all flows equal: the shared distance)."""
+    from bench import proportions
+    from glyph.geometry import Geometry, _flow_cost
+
+    table = proportions.layouts()
+    assert (table["好"], table["花"], table["国"]) == ("left-right", "top-bottom", "other")
+    g = torch.Generator().manual_seed(0)
+    source, target = torch.rand(6, 1, 64, 64, generator=g), torch.rand(6, 1, 64, 64, generator=g)
+    target = target / target.sum(dim=(1, 2, 3), keepdim=True)
+    groups = ["left-right", "top-bottom", "left-right", "other", "top-bottom", "left-right"]
+    flow = torch.full((2, 3, 3), 0.02)
+    same = proportions._distance(source, target, Geometry.identity(6), dict.fromkeys(proportions.LAYOUTS, flow),
+                                 groups)
+    assert same == pytest.approx(float(_flow_cost(source, target, Geometry.identity(6), flow)), rel=1e-4)
+    other = dict.fromkeys(proportions.LAYOUTS, flow) | {"other": torch.zeros(2, 3, 3)}
+    assert proportions._distance(source, target, Geometry.identity(6), other, groups) != pytest.approx(same)
